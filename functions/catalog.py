@@ -1,0 +1,322 @@
+"""THE map of opsdeck: every Lambda function and its trigger, declared once.
+
+``infra_cdk`` turns this catalog into CloudFormation, ``localcloud`` turns it into a
+running emulation, tests check that both agree with it. Adding a function is one
+entry here, its module, and a sample event under ``events/<function name>/``.
+
+Nothing here imports anything heavy: the ``ops`` API lists the catalog at run time.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal
+
+from opsdeck.naming import function_name_env, queue_url_env, schedule_rule_env, secret_id_env
+
+# ------------------------------------------------------------------------- types
+
+CAPABILITIES: Mapping[str, str] = MappingProxyType(
+    {
+        # capability → base path of its routes on the one HTTP API
+        "ops": "/ops",
+        "marketplace": "/marketplace",
+        "platform_sync": "/platform-sync",
+        "product_monitor": "/product-monitor",
+        "snacks": "/snacks",
+        "backoffice": "/backoffice",
+    }
+)
+
+HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY"})
+_PATH = re.compile(r"^(/[A-Za-z0-9._~\-]+|/\{[a-z_][a-z0-9_]*\+?\})+$|^/$")
+_NAME = re.compile(r"^[a-z][a-z0-9-]{1,46}[a-z0-9]$")
+
+
+class CatalogError(ValueError):
+    """The catalog contradicts itself or AWS's limits."""
+
+
+@dataclass(frozen=True)
+class Route:
+    """One API Gateway route: ``"GET /backoffice/admin/tx/{tx_id}"``.
+
+    ``authorizer="jwt"`` puts API Gateway's JWT authorizer in front of the route (the
+    function then reads the verified claims from ``requestContext.authorizer.jwt``);
+    ``None`` leaves authentication to the function itself (see ``opsdeck.auth``).
+    """
+
+    method: str
+    path: str
+    authorizer: Literal["jwt"] | None = None
+    scopes: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+@dataclass(frozen=True)
+class Http:
+    """Served through the one API Gateway HTTP API (payload format 2.0) by Mangum."""
+
+    routes: tuple[Route, ...]
+    api: str = "opsdeck"
+
+    kind = "http"
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """An EventBridge rule: ``cron(min hour dom month dow year)`` or ``rate(n unit)``, UTC.
+
+    ``name`` is the rule's stable suffix: the rule is ``<stack>-<name>`` so that code
+    (platform_sync) can enable/disable it by name.
+    """
+
+    expression: str
+    input: Mapping[str, Any] = field(default_factory=dict)
+    name: str | None = None
+    enabled: bool = True
+
+    kind = "schedule"
+
+
+@dataclass(frozen=True)
+class Queue:
+    """An SQS queue + DLQ + event source mapping with ``ReportBatchItemFailures``."""
+
+    name: str
+    fifo: bool = False
+    batch_size: int = 10
+    batching_window_s: int = 0
+    visibility_timeout_s: int = 60
+    max_receive_count: int = 5
+    #: ESM maximum concurrency (2..1000), None = unbounded
+    max_concurrency: int | None = None
+    #: message retention of the source queue; the DLQ keeps messages 14 days
+    retention_s: int = 4 * 24 * 3600
+
+    kind = "queue"
+
+    @property
+    def queue_name(self) -> str:
+        return self.name + (".fifo" if self.fifo else "")
+
+    @property
+    def dlq_name(self) -> str:
+        return self.name + "-dlq" + (".fifo" if self.fifo else "")
+
+
+@dataclass(frozen=True)
+class Deploy:
+    """Invoked once per deployment (a CloudFormation custom resource), before traffic."""
+
+    kind = "deploy"
+
+
+Trigger = Http | Schedule | Queue | Deploy
+
+
+@dataclass(frozen=True)
+class Function:
+    name: str
+    capability: str
+    #: ``module.attribute`` of the Lambda entry point
+    handler: str
+    trigger: Trigger
+    description: str = ""
+    memory_mb: int = 256
+    timeout_s: int = 10
+    database: bool = False
+    cache: bool = False
+    #: catalog queue names this function sends messages to
+    sends_to: tuple[str, ...] = ()
+    #: logical secret names (``<NAME>_SECRET_ID`` holds the secret's id at run time)
+    secrets: tuple[str, ...] = ()
+    #: names of catalog schedules this function may enable/disable
+    controls_schedules: tuple[str, ...] = ()
+    #: functions this function may invoke
+    invokes: tuple[str, ...] = ()
+    reserved_concurrency: int | None = None
+    #: Powertools Tracer subsegments (costs ~300 ms of cold start: aws-xray-sdk);
+    #: every function gets Lambda's active X-Ray tracing regardless
+    tracer: bool = False
+    #: non-secret configuration for this function
+    environment: Mapping[str, str] = field(default_factory=dict)
+
+    def wiring_environment(self) -> dict[str, str]:
+        """Environment names this function reads to find its resources → logical names.
+
+        CDK and the local cloud fill in the values (queue URLs, secret ARNs, rule and
+        function names) from the resources they create for these logical names.
+        """
+        env = {queue_url_env(q): q for q in self.sends_to}
+        env.update({secret_id_env(s): s for s in self.secrets})
+        env.update({schedule_rule_env(s): s for s in self.controls_schedules})
+        env.update({function_name_env(f): f for f in self.invokes})
+        return env
+
+    @property
+    def module(self) -> str:
+        return self.handler.rsplit(".", 1)[0]
+
+    @property
+    def attribute(self) -> str:
+        return self.handler.rsplit(".", 1)[1]
+
+
+# ----------------------------------------------------------------------- entries
+
+FUNCTIONS: tuple[Function, ...] = (
+    # ops: the platform's own functions ------------------------------------------
+    Function(
+        name="ops-api",
+        capability="ops",
+        handler="functions.ops.api.handler",
+        description="Health of database and cache; the function catalog",
+        trigger=Http(
+            routes=(
+                Route("GET", "/ops/health"),
+                Route("GET", "/ops/functions"),
+                Route("GET", "/ops/docs"),
+                Route("GET", "/ops/openapi.json"),
+            )
+        ),
+        database=True,
+        cache=True,
+    ),
+    Function(
+        name="ops-migrate",
+        capability="ops",
+        handler="functions.ops.migrate.handler",
+        description="Applies Alembic migrations before a deployment takes traffic",
+        trigger=Deploy(),
+        timeout_s=300,
+        memory_mb=512,
+        database=True,
+    ),
+)
+
+
+# -------------------------------------------------------------------- validation
+
+
+def by_name() -> dict[str, Function]:
+    return {f.name: f for f in FUNCTIONS}
+
+
+def queues() -> dict[str, tuple[Queue, Function]]:
+    """Every catalog queue with the function it triggers."""
+    return {f.trigger.name: (f.trigger, f) for f in FUNCTIONS if isinstance(f.trigger, Queue)}
+
+
+def schedules() -> dict[str, tuple[Schedule, Function]]:
+    """Every schedule by its stable name, with the function it fires."""
+    return {schedule_name(f): (f.trigger, f) for f in FUNCTIONS if isinstance(f.trigger, Schedule)}
+
+
+def schedule_name(function: Function) -> str:
+    assert isinstance(function.trigger, Schedule)
+    return function.trigger.name or function.name
+
+
+def routes() -> dict[str, tuple[Route, Function]]:
+    return {r.key: (r, f) for f in FUNCTIONS if isinstance(f.trigger, Http) for r in f.trigger.routes}
+
+
+_RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
+_CRON = re.compile(r"^cron\((\S+ ){5}\S+\)$")
+
+
+def validate(functions: tuple[Function, ...] = FUNCTIONS) -> None:
+    """Raise ``CatalogError`` naming the first contradiction."""
+    names: set[str] = set()
+    route_keys: set[str] = set()
+    queue_names: set[str] = set()
+    schedule_names: set[str] = set()
+    for f in functions:
+        where = f"function {f.name!r}"
+        if not _NAME.match(f.name):
+            raise CatalogError(f"{where}: name must be lower-case kebab case, 3-48 characters")
+        if f.name in names:
+            raise CatalogError(f"{where}: declared twice")
+        names.add(f.name)
+        if f.capability not in CAPABILITIES:
+            raise CatalogError(f"{where}: unknown capability {f.capability!r}")
+        if not f.name.startswith(CAPABILITIES[f.capability].strip("/") + "-"):
+            raise CatalogError(f"{where}: name must start with {CAPABILITIES[f.capability].strip('/')}-")
+        if not 128 <= f.memory_mb <= 10240:
+            raise CatalogError(f"{where}: memory_mb must be within 128..10240")
+        if not 1 <= f.timeout_s <= 900:
+            raise CatalogError(f"{where}: timeout_s must be within 1..900")
+        t = f.trigger
+        if isinstance(t, Http):
+            if f.timeout_s > 29:
+                raise CatalogError(f"{where}: HTTP API integrations time out after 29 s")
+            base = CAPABILITIES[f.capability]
+            for r in t.routes:
+                if r.method not in HTTP_METHODS or not _PATH.match(r.path):
+                    raise CatalogError(f"{where}: invalid route {r.key!r}")
+                if not (r.path == base or r.path.startswith(base + "/")):
+                    raise CatalogError(f"{where}: route {r.key!r} is outside {base}")
+                if r.key in route_keys:
+                    raise CatalogError(f"{where}: route {r.key!r} declared twice")
+                route_keys.add(r.key)
+        elif isinstance(t, Schedule):
+            if not (_RATE.match(t.expression) or _CRON.match(t.expression)):
+                raise CatalogError(f"{where}: schedule {t.expression!r} is neither rate(…) nor cron(…)")
+            m = _RATE.match(t.expression)
+            if m and (int(m[1]) == 1) != (not m[2].endswith("s")):
+                raise CatalogError(f"{where}: write rate(1 minute) / rate(5 minutes), as AWS requires")
+            sname = schedule_name(f)
+            if sname in schedule_names:
+                raise CatalogError(f"{where}: schedule name {sname!r} declared twice")
+            schedule_names.add(sname)
+        elif isinstance(t, Queue):
+            if t.queue_name in queue_names:
+                raise CatalogError(f"{where}: queue {t.name!r} declared twice")
+            queue_names.add(t.queue_name)
+            limit = 10 if t.fifo else 10_000
+            if not 1 <= t.batch_size <= limit:
+                raise CatalogError(f"{where}: batch_size must be within 1..{limit}")
+            if t.batch_size > 10 and t.batching_window_s < 1:
+                raise CatalogError(f"{where}: batch_size > 10 needs batching_window_s >= 1 (AWS)")
+            if t.fifo and t.batching_window_s:
+                raise CatalogError(f"{where}: FIFO event source mappings have no batching window")
+            if not 0 <= t.batching_window_s <= 300:
+                raise CatalogError(f"{where}: batching_window_s must be within 0..300")
+            if t.visibility_timeout_s < 6 * f.timeout_s:
+                needed = 6 * f.timeout_s
+                raise CatalogError(
+                    f"{where}: visibility_timeout_s {t.visibility_timeout_s} < 6 x timeout_s ({needed})"
+                )
+            if t.visibility_timeout_s > 43_200:
+                raise CatalogError(f"{where}: visibility_timeout_s must be <= 43200")
+            if not 1 <= t.max_receive_count <= 1000:
+                raise CatalogError(f"{where}: max_receive_count must be within 1..1000")
+            if t.max_concurrency is not None and not 2 <= t.max_concurrency <= 1000:
+                raise CatalogError(f"{where}: max_concurrency must be within 2..1000")
+        elif not isinstance(t, Deploy):
+            raise CatalogError(f"{where}: unknown trigger {t!r}")
+    declared_queues = {q.name for q, _ in queues_of(functions)}
+    for f in functions:
+        for q in f.sends_to:
+            if q not in declared_queues:
+                raise CatalogError(f"function {f.name!r}: sends to undeclared queue {q!r}")
+        for s in f.controls_schedules:
+            if s not in schedule_names:
+                raise CatalogError(f"function {f.name!r}: controls undeclared schedule {s!r}")
+        for other in f.invokes:
+            if other not in names:
+                raise CatalogError(f"function {f.name!r}: invokes undeclared function {other!r}")
+
+
+def queues_of(functions: tuple[Function, ...]) -> list[tuple[Queue, Function]]:
+    return [(f.trigger, f) for f in functions if isinstance(f.trigger, Queue)]
+
+
+validate()

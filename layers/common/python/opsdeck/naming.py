@@ -1,0 +1,28 @@
+"""How catalog names become environment variables: one rule, used by the catalog
+(which sets them, through CDK and the local cloud) and by the layer (which reads them)."""
+
+from __future__ import annotations
+
+
+def _env(name: str) -> str:
+    return name.upper().replace("-", "_").replace("/", "_").replace(".", "_")
+
+
+def queue_url_env(queue: str) -> str:
+    """``backoffice-changes`` → ``BACKOFFICE_CHANGES_QUEUE_URL``."""
+    return _env(queue) + "_QUEUE_URL"
+
+
+def secret_id_env(secret: str) -> str:
+    """``marketplace-spapi`` → ``MARKETPLACE_SPAPI_SECRET_ID``."""
+    return _env(secret) + "_SECRET_ID"
+
+
+def schedule_rule_env(schedule: str) -> str:
+    """``marketplace-orders-sync`` → ``MARKETPLACE_ORDERS_SYNC_RULE_NAME``."""
+    return _env(schedule) + "_RULE_NAME"
+
+
+def function_name_env(function: str) -> str:
+    """``marketplace-sync`` → ``MARKETPLACE_SYNC_FUNCTION_NAME`` (for functions that invoke others)."""
+    return _env(function) + "_FUNCTION_NAME"

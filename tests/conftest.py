@@ -1,0 +1,187 @@
+"""Shared test harness.
+
+* PostgreSQL: ``TEST_DATABASE_URL`` (a throwaway database is created on that server for the
+  session and dropped at the end), else an embedded server from ``pgserver``.
+* Redis: ``TEST_REDIS_URL`` (database 15, flushed per test), else the in-process fake.
+* AWS: moto; no test ever reaches AWS (fake credentials, no endpoint).
+* Each database test runs inside a transaction that is rolled back (``db`` fixture);
+  tests that need real commits across threads use ``committed_db`` (tables truncated).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import uuid
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from tests.support import LambdaContext, reset_runtime
+
+# Never talk to real AWS, never emit EMF noise unless a test asks for it.
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "STAGE": "test",
+        "POWERTOOLS_SERVICE_NAME": "opsdeck",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+    }
+)
+for _var in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "DATABASE_URL", "REDIS_URL", "DATABASE_SECRET_ID"):
+    os.environ.pop(_var, None)
+
+
+# --------------------------------------------------------------------- PostgreSQL
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """A fresh, migrated database for this test session."""
+    from opsdeck.db import normalize_url
+
+    given = os.environ.get("TEST_DATABASE_URL")
+    server = None
+    if given:
+        admin_url = given
+    else:
+        import pgserver
+
+        datadir = tempfile.mkdtemp(prefix="opsdeck-pg-")
+        server = pgserver.get_server(datadir, cleanup_mode="delete")
+        admin_url = server.get_uri()
+    name = f"opsdeck_test_{uuid.uuid4().hex[:10]}"
+    admin = _native(normalize_url(admin_url))
+    admin.run(f"CREATE DATABASE {name}")
+    admin.close()
+    url = normalize_url(_with_database(normalize_url(admin_url), name))
+
+    from opsdeck.migrations import upgrade
+
+    upgrade(url)
+    os.environ["DATABASE_URL"] = url
+    reset_runtime()
+    try:
+        yield url
+    finally:
+        from opsdeck import db
+
+        db.reset()
+        os.environ.pop("DATABASE_URL", None)
+        admin = _native(normalize_url(admin_url))
+        admin.run(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.close()
+        if server is not None:
+            server.cleanup()
+
+
+def _native(url: str):
+    """A pg8000 native connection from a SQLAlchemy pg8000 URL."""
+    import pg8000.native
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    kwargs: dict[str, Any] = {"user": u.username or "postgres", "database": u.database or "postgres"}
+    if u.password:
+        kwargs["password"] = u.password
+    if "unix_sock" in u.query:
+        kwargs["unix_sock"] = u.query["unix_sock"]
+    else:
+        kwargs["host"] = u.host or "127.0.0.1"
+        kwargs["port"] = u.port or 5432
+    return pg8000.native.Connection(**kwargs)
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Any]:
+    """A connection in a transaction rolled back after the test; layer code uses it too."""
+    from opsdeck import db as opsdeck_db
+
+    conn = opsdeck_db.engine().connect()
+    outer = conn.begin()
+    try:
+        with opsdeck_db.bind(conn):
+            yield conn
+    finally:
+        outer.rollback()
+        conn.close()
+
+
+@pytest.fixture
+def committed_db(database_url: str) -> Iterator[Any]:
+    """Real commits (threads, several connections); every opsdeck table is emptied after."""
+    from opsdeck import db as opsdeck_db
+    from sqlalchemy import text
+
+    yield opsdeck_db.engine()
+    with opsdeck_db.engine().begin() as conn:
+        tables = conn.execute(
+            text(
+                "SELECT quote_ident(schemaname) || '.' || quote_ident(tablename) FROM pg_tables "
+                "WHERE schemaname NOT IN ('pg_catalog', 'information_schema', 'public')"
+            )
+        ).scalars()
+        names = ", ".join(tables)
+        if names:
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+
+
+# -------------------------------------------------------------------------- Redis
+
+
+@pytest.fixture
+def redis_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """``REDIS_URL`` for the layer: the machine's Redis (db 15) or the in-process fake; empty."""
+    given = (os.environ.get("TEST_REDIS_URL") or "").rstrip("/")
+    # Tests own database 15 of a given server (flushed per test), never the database in the URL.
+    url = re.sub(r"(redis://[^/]+)(/\d+)?$", r"\1/15", given) if given else "fakeredis://"
+    monkeypatch.setenv("REDIS_URL", url)
+    reset_runtime()
+    from opsdeck import cache
+
+    cache.client().flushdb()
+    yield url
+    cache.client().flushdb()
+    reset_runtime()
+
+
+@pytest.fixture
+def redis_client(redis_url: str):
+    from opsdeck import cache
+
+    return cache.client()
+
+
+# --------------------------------------------------------------------------- AWS
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    """moto for every AWS API, clients created fresh inside."""
+    from moto import mock_aws
+    from opsdeck import aws as opsdeck_aws
+
+    opsdeck_aws.reset()
+    with mock_aws():
+        yield
+    opsdeck_aws.reset()
+
+
+# ------------------------------------------------------------------------ events
+
+
+@pytest.fixture
+def lambda_context() -> LambdaContext:
+    return LambdaContext()

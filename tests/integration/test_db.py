@@ -1,0 +1,233 @@
+"""opsdeck.db against real PostgreSQL: bulk upsert, version guard, transactions, errors."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from opsdeck import db as opsdeck_db
+from opsdeck.db import bulk_upsert, normalize_url, ssl_context
+from opsdeck.errors import ConfigError, Unavailable
+from sqlalchemy import JSON, BigInteger, Column, DateTime, MetaData, Numeric, Text, text
+from sqlalchemy.dialects.postgresql import JSONB
+
+from tests.support import env
+
+meta = MetaData(schema="pg_temp")
+from sqlalchemy import Table  # noqa: E402
+
+items = Table(
+    "items",
+    meta,
+    Column("id", Text, primary_key=True),
+    Column("amount", Numeric(18, 2)),
+    Column("payload", JSONB),
+    Column("doc", JSON),
+    Column("version", BigInteger, nullable=False),
+    Column("updated_at", DateTime(timezone=True)),
+)
+
+
+@pytest.fixture
+def conn(db):
+    db.execute(
+        text(
+            "CREATE TEMP TABLE items (id text PRIMARY KEY, amount numeric(18,2), payload jsonb, doc json, "
+            "version bigint NOT NULL, updated_at timestamptz)"
+        )
+    )
+    return db
+
+
+def rows(conn):
+    return {r.id: r for r in conn.execute(text("SELECT * FROM pg_temp.items ORDER BY id"))}
+
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def test_insert_then_update_counts(conn):
+    first = [
+        {"id": f"k{i}", "amount": Decimal("1.10"), "payload": {"i": i}, "version": 1, "updated_at": T0}
+        for i in range(3)
+    ]
+    result = bulk_upsert(conn, items, first, key=["id"])
+    assert (result.inserted, result.updated, result.skipped) == (3, 0, 0)
+    second = [
+        {
+            "id": "k0",
+            "amount": Decimal("2.50"),
+            "payload": {"i": 0, "x": True},
+            "version": 2,
+            "updated_at": T0,
+        },
+        {"id": "k9", "amount": None, "payload": None, "version": 1, "updated_at": None},
+    ]
+    result = bulk_upsert(conn, items, second, key=["id"])
+    assert (result.inserted, result.updated) == (1, 1)
+    stored = rows(conn)
+    assert stored["k0"].amount == Decimal("2.50")
+    assert stored["k0"].payload == {"i": 0, "x": True}
+    assert stored["k9"].amount is None and stored["k9"].payload is None
+
+
+def test_version_guard_keeps_newer_rows(conn):
+    bulk_upsert(
+        conn, items, [{"id": "a", "amount": Decimal("5"), "version": 5}], key=["id"], version=["version"]
+    )
+    stale = bulk_upsert(
+        conn, items, [{"id": "a", "amount": Decimal("4"), "version": 4}], key=["id"], version=["version"]
+    )
+    same = bulk_upsert(
+        conn, items, [{"id": "a", "amount": Decimal("9"), "version": 5}], key=["id"], version=["version"]
+    )
+    assert (stale.written, stale.skipped, same.written, same.skipped) == (0, 1, 0, 1)
+    newer = bulk_upsert(
+        conn, items, [{"id": "a", "amount": Decimal("6"), "version": 6}], key=["id"], version=["version"]
+    )
+    assert newer.updated == 1
+    assert rows(conn)["a"].amount == Decimal("6")
+
+
+def test_composite_version_guard(conn):
+    def put(version, ts):
+        return bulk_upsert(
+            conn,
+            items,
+            [{"id": "a", "version": version, "updated_at": ts}],
+            key=["id"],
+            version=["version", "updated_at"],
+        )
+
+    put(1, T0 + timedelta(seconds=5))
+    assert put(1, T0 + timedelta(seconds=4)).written == 0
+    assert put(1, T0 + timedelta(seconds=6)).written == 1
+    assert put(2, T0).written == 1
+
+
+def test_duplicate_keys_in_one_batch_collapse_to_the_newest(conn):
+    batch = [
+        {"id": "a", "amount": Decimal("3"), "version": 3},
+        {"id": "a", "amount": Decimal("7"), "version": 7},
+        {"id": "a", "amount": Decimal("5"), "version": 5},
+        {"id": "b", "amount": Decimal("1"), "version": 1},
+    ]
+    result = bulk_upsert(conn, items, batch, key=["id"], version=["version"])
+    assert (result.inserted, result.skipped) == (2, 2)
+    assert rows(conn)["a"].amount == Decimal("7")
+
+
+def test_do_nothing_and_returning(conn):
+    bulk_upsert(conn, items, [{"id": "a", "version": 1}], key=["id"])
+    result = bulk_upsert(
+        conn,
+        items,
+        [{"id": "a", "version": 2}, {"id": "b", "version": 2}],
+        key=["id"],
+        do_nothing=True,
+        returning=["id"],
+    )
+    assert [(r.inserted, r.id) for r in result.rows] == [(True, "b")]
+    assert rows(conn)["a"].version == 1
+
+
+def test_json_column_and_awkward_strings(conn):
+    weird = ['quote"s', "comma,brace{}", "NULL", "back\\slash", "유니코드"]
+    batch = [{"id": w, "doc": {"w": w}, "version": 1} for w in weird]
+    assert bulk_upsert(conn, items, batch, key=["id"]).inserted == len(weird)
+    stored = rows(conn)
+    assert sorted(stored) == sorted(weird)
+    assert all(stored[w].doc == {"w": w} for w in weird)
+
+
+def test_large_batch_is_one_statement(conn):
+    statements = []
+    from sqlalchemy import event
+
+    def count(*_args):
+        statements.append(1)
+
+    event.listen(conn, "before_cursor_execute", count)
+    try:
+        batch = [{"id": str(i), "amount": Decimal(i), "version": 1} for i in range(5000)]
+        assert bulk_upsert(conn, items, batch, key=["id"]).inserted == 5000
+    finally:
+        event.remove(conn, "before_cursor_execute", count)
+    assert len(statements) == 1
+
+
+def test_unknown_columns_are_refused(conn):
+    with pytest.raises(ValueError, match="no column"):
+        bulk_upsert(conn, items, [{"id": "a", "colour": "red"}], key=["id"])
+
+
+def test_transaction_rolls_back_on_error(db):
+    db.execute(text("CREATE TEMP TABLE t (x int)"))
+    with pytest.raises(RuntimeError), opsdeck_db.transaction() as conn:
+        conn.execute(text("INSERT INTO t VALUES (1)"))
+        raise RuntimeError("boom")
+    with opsdeck_db.transaction() as conn:
+        conn.execute(text("INSERT INTO t VALUES (2)"))
+    assert db.execute(text("SELECT array_agg(x) FROM t")).scalar() == [2]
+
+
+def test_unreachable_database_is_one_clear_error(database_url):
+    with env(DATABASE_URL="postgresql://nobody@127.0.0.1:1/none"), pytest.raises(Unavailable) as info:
+        opsdeck_db.ping()
+    assert "127.0.0.1" in info.value.detail and "\n" not in info.value.detail
+
+
+def test_missing_configuration_names_the_variable():
+    with env(DATABASE_URL=None, DATABASE_SECRET_ID=None), pytest.raises(ConfigError, match="DATABASE_URL"):
+        opsdeck_db.database_url()
+
+
+def test_database_url_from_rds_secret(aws):
+    import json
+
+    from opsdeck.aws import client
+
+    client("secretsmanager").create_secret(
+        Name="opsdeck/db",
+        SecretString=json.dumps(
+            {
+                "username": "app",
+                "password": "p@ss/word",
+                "host": "db.internal",
+                "port": 5432,
+                "dbname": "opsdeck",
+            }
+        ),
+    )
+    with env(DATABASE_URL=None, DATABASE_SECRET_ID="opsdeck/db", DATABASE_HOST="proxy.internal"):
+        url = opsdeck_db.database_url()
+    assert url == "postgresql+pg8000://app:p%40ss%2Fword@proxy.internal:5432/opsdeck"
+
+
+def test_bad_secret_is_one_clear_error(aws):
+    with env(DATABASE_URL=None, DATABASE_SECRET_ID="does-not-exist"), pytest.raises(ConfigError) as info:
+        opsdeck_db.database_url()
+    assert "does-not-exist" in info.value.detail and "ResourceNotFoundException" in info.value.detail
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("postgres://u:p@h:5433/d", "postgresql+pg8000://u:p@h:5433/d"),
+        ("postgresql://u@h/d?sslmode=require", "postgresql+pg8000://u@h/d"),
+        (
+            "postgresql://postgres:@/postgres?host=/tmp/pg",
+            "postgresql+pg8000://postgres:@/postgres?unix_sock=%2Ftmp%2Fpg%2F.s.PGSQL.5432",
+        ),
+        ("postgresql+pg8000://u@h/d", "postgresql+pg8000://u@h/d"),
+    ],
+)
+def test_normalize_url(given, expected):
+    assert normalize_url(given) == expected
+
+
+def test_ssl_context_is_built_once():
+    assert ssl_context("disable") is None
+    assert ssl_context("verify-full") is ssl_context("verify-full")
+    assert ssl_context("require").check_hostname is False

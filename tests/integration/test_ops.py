@@ -1,0 +1,68 @@
+"""The ops functions through their Lambda handlers, driven by the sample events in events/."""
+
+from __future__ import annotations
+
+import json
+
+from functions import catalog
+from functions.ops import api, migrate
+from tests.support import LambdaContext, env, load_event
+
+
+def test_health_ok_with_database_and_cache(db, redis_url):
+    response = api.handler(load_event("ops-api/health.json"), LambdaContext("ops-api"))
+    body = json.loads(response["body"])
+    assert response["statusCode"] == 200
+    assert body["status"] == "ok"
+    assert body["checks"]["database"]["status"] == "ok"
+    assert body["checks"]["cache"]["status"] == "ok"
+    assert response["headers"]["x-request-id"] == "c2FtcGxlLWhlYWx0aA=="
+
+
+def test_health_names_what_is_down(db):
+    with env(REDIS_URL="redis://127.0.0.1:1/0"):
+        response = api.handler(load_event("ops-api/health.json"), LambdaContext("ops-api"))
+    body = json.loads(response["body"])
+    assert response["statusCode"] == 503
+    assert response["headers"]["content-type"] == "application/problem+json"
+    assert body["detail"] == "unavailable: cache"
+    assert body["checks"]["database"]["status"] == "ok"
+    assert body["checks"]["cache"]["status"] == "down"
+
+
+def test_health_without_configuration_is_503_not_500():
+    with env(DATABASE_URL=None, REDIS_URL=None):
+        response = api.handler(load_event("ops-api/health.json"), LambdaContext("ops-api"))
+    body = json.loads(response["body"])
+    assert response["statusCode"] == 503
+    assert "DATABASE_URL is not set" in body["checks"]["database"]["error"]
+    assert "REDIS_URL is not set" in body["checks"]["cache"]["error"]
+
+
+def test_functions_lists_the_catalog():
+    response = api.handler(load_event("ops-api/functions.json"), LambdaContext("ops-api"))
+    listed = {f["name"]: f for f in json.loads(response["body"])["functions"]}
+    assert set(listed) == {f.name for f in catalog.FUNCTIONS}
+    assert listed["ops-migrate"]["trigger"] == {"kind": "deploy"}
+    assert {"route": "GET /ops/health", "authorizer": None} in listed["ops-api"]["trigger"]["routes"]
+
+
+def test_migrate_on_deploy_records_the_run(db):
+    from sqlalchemy import text
+
+    before = db.execute(text("SELECT count(*) FROM ops.migration_runs")).scalar()
+    result = migrate.handler(
+        load_event("ops-migrate/cloudformation-update.json"), LambdaContext("ops-migrate")
+    )
+    assert result["PhysicalResourceId"] == "opsdeck-migrations"
+    assert "ops_0001" in result["Data"]["Heads"].split(",")
+    last = db.execute(text("SELECT trigger, heads FROM ops.migration_runs ORDER BY id DESC LIMIT 1")).one()
+    assert db.execute(text("SELECT count(*) FROM ops.migration_runs")).scalar() == before + 1
+    assert last.trigger == "deploy"
+
+
+def test_migrate_delete_touches_nothing(db):
+    result = migrate.handler(
+        {"RequestType": "Delete", "PhysicalResourceId": "opsdeck-migrations"}, LambdaContext()
+    )
+    assert result == {"PhysicalResourceId": "opsdeck-migrations"}
