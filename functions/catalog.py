@@ -160,6 +160,18 @@ class Function:
         env.update({function_name_env(f): f for f in self.invokes})
         return env
 
+    def runtime_environment(self, stage: str) -> dict[str, str]:
+        """Environment every deployment of this function gets (CDK and the local cloud alike),
+        before resource wiring (``wiring_environment``) and platform connection settings."""
+        return {
+            "STAGE": stage,
+            "OPSDECK_FUNCTION": self.name,
+            "POWERTOOLS_SERVICE_NAME": self.capability,
+            "POWERTOOLS_METRICS_NAMESPACE": "opsdeck",
+            "POWERTOOLS_TRACE_DISABLED": "false" if self.tracer else "true",
+            **self.environment,
+        }
+
     @property
     def module(self) -> str:
         return self.handler.rsplit(".", 1)[0]
@@ -199,6 +211,10 @@ FUNCTIONS: tuple[Function, ...] = (
         memory_mb=512,
         database=True,
     ),
+    # marketplace (seed 000) ---------------------------------------------------------
+    # (entries of the marketplace capability go here)
+    # backoffice (seed 004) ----------------------------------------------------------
+    # (entries of the backoffice capability go here)
 )
 
 
