@@ -118,7 +118,14 @@ class Deploy:
     kind = "deploy"
 
 
-Trigger = Http | Schedule | Queue | Deploy
+@dataclass(frozen=True)
+class Manual:
+    """No event source: invoked on demand (``opsdeck invoke``, ``aws lambda invoke``, another function)."""
+
+    kind = "manual"
+
+
+Trigger = Http | Schedule | Queue | Deploy | Manual
 
 
 @dataclass(frozen=True)
@@ -316,7 +323,7 @@ def validate(functions: tuple[Function, ...] = FUNCTIONS) -> None:
                 raise CatalogError(f"{where}: max_receive_count must be within 1..1000")
             if t.max_concurrency is not None and not 2 <= t.max_concurrency <= 1000:
                 raise CatalogError(f"{where}: max_concurrency must be within 2..1000")
-        elif not isinstance(t, Deploy):
+        elif not isinstance(t, Deploy | Manual):
             raise CatalogError(f"{where}: unknown trigger {t!r}")
     declared_queues = {q.name for q, _ in queues_of(functions)}
     for f in functions:

@@ -353,4 +353,5 @@ def event_problems(function: Any, event: Any) -> list[str]:
                     problems.append(f"Records[{i}] needs messageId and a string body")
     elif kind == "deploy" and event.get("RequestType") not in ("Create", "Update", "Delete"):
         problems.append("deploy events have RequestType Create, Update or Delete")
+    # manual functions take any JSON object their handler documents
     return problems

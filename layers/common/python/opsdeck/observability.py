@@ -29,6 +29,7 @@ _CORRELATION = {
     "schedule": correlation_paths.EVENT_BRIDGE,
     "deploy": "RequestId",
     "queue": None,  # a batch has no single id; records are logged with their messageId
+    "manual": None,
 }
 
 _tracer: Any = None
@@ -53,7 +54,7 @@ def metric(name: str, value: float = 1, unit: str = "Count") -> None:
     metrics.add_metric(name=name, unit=unit, value=value)
 
 
-def entry(kind: Literal["http", "schedule", "queue", "deploy"]) -> Callable[[Callable], Callable]:
+def entry(kind: Literal["http", "schedule", "queue", "deploy", "manual"]) -> Callable[[Callable], Callable]:
     """Decorate a Lambda handler of trigger ``kind``."""
 
     def decorate(handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
