@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from opsdeck import db as opsdeck_db
-from opsdeck.db import bulk_upsert, normalize_url, ssl_context
-from opsdeck.errors import ConfigError, Unavailable
 from sqlalchemy import JSON, BigInteger, Column, DateTime, MetaData, Numeric, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 
+from opsdeck import db as opsdeck_db
+from opsdeck.db import bulk_upsert, normalize_url, ssl_context
+from opsdeck.errors import ConfigError, Unavailable
 from tests.support import env
 
 meta = MetaData(schema="pg_temp")
@@ -231,3 +231,68 @@ def test_ssl_context_is_built_once():
     assert ssl_context("disable") is None
     assert ssl_context("verify-full") is ssl_context("verify-full")
     assert ssl_context("require").check_hostname is False
+
+
+def test_array_literal_encoding_round_trips_every_supported_type(db):
+    import uuid
+    from datetime import date
+
+    from sqlalchemy import Boolean, Date, Float, Uuid
+
+    db.execute(
+        text(
+            "CREATE TEMP TABLE kinds (k text PRIMARY KEY, b boolean, f float8, d date, u uuid, "
+            "n numeric(30,10), version bigint NOT NULL)"
+        )
+    )
+    kinds = Table(
+        "kinds",
+        MetaData(schema="pg_temp"),
+        Column("k", Text, primary_key=True),
+        Column("b", Boolean),
+        Column("f", Float),
+        Column("d", Date),
+        Column("u", Uuid),
+        Column("n", Numeric(30, 10)),
+        Column("version", BigInteger),
+    )
+    ident = uuid.uuid4()
+    values = [
+        {
+            "k": "",
+            "b": True,
+            "f": 1.5,
+            "d": date(2026, 2, 28),
+            "u": ident,
+            "n": Decimal("-0.0000000001"),
+            "version": 1,
+        },
+        {
+            "k": '\\"{x}\\',
+            "b": False,
+            "f": float("inf"),
+            "d": None,
+            "u": None,
+            "n": Decimal("12345678901234567890.5"),
+            "version": 1,
+        },
+        {"k": " lead and trail ", "b": None, "f": -0.0, "d": None, "u": None, "n": None, "version": 1},
+    ]
+    assert bulk_upsert(db, kinds, values, key=["k"]).inserted == 3
+    stored = {r.k: r for r in db.execute(text("SELECT * FROM pg_temp.kinds"))}
+    assert stored[""].b is True and stored[""].u == ident and stored[""].d == date(2026, 2, 28)
+    assert stored[""].n == Decimal("-0.0000000001")
+    assert stored['\\"{x}\\'].f == float("inf") and stored['\\"{x}\\'].b is False
+    assert stored['\\"{x}\\'].n == Decimal("12345678901234567890.5")
+    assert stored[" lead and trail "].b is None
+
+
+def test_unsupported_values_are_refused_clearly(db):
+    db.execute(
+        text(
+            "CREATE TEMP TABLE items (id text PRIMARY KEY, amount numeric(18,2), payload jsonb, doc json, "
+            "version bigint NOT NULL, updated_at timestamptz)"
+        )
+    )
+    with pytest.raises(TypeError, match="bytes value for column 'id'"):
+        bulk_upsert(db, items, [{"id": b"raw", "version": 1}], key=["id"])

@@ -7,11 +7,11 @@ import json
 
 import pytest
 from fastapi import APIRouter
-from opsdeck.api import create_app, lambda_handler
-from opsdeck.errors import NotFound, RateLimited
 from pydantic import BaseModel
 
 from localcloud.events import http_event
+from opsdeck.api import create_app, lambda_handler
+from opsdeck.errors import NotFound, RateLimited
 from tests.support import LambdaContext, env
 
 router = APIRouter(prefix="/t")
@@ -152,3 +152,28 @@ def test_cors_only_when_configured():
     assert preflight["headers"]["access-control-allow-origin"] == "https://admin.example.com"
     _, headers, _ = call(h, "GET", "/t/ok", headers={"origin": "https://evil.example.com"})
     assert "access-control-allow-origin" not in headers
+
+
+def test_failures_are_logged_and_successes_stay_quiet_at_info(handler):
+    import io
+    import logging
+
+    from opsdeck.observability import logger
+
+    buffer = io.StringIO()
+    capture = logging.StreamHandler(buffer)
+    capture.setFormatter(logger.registered_formatter)
+    stdlib_logger = logging.getLogger(logger.name)
+    previous = logger.log_level
+    stdlib_logger.addHandler(capture)
+    logger.setLevel("INFO")
+    try:
+        call(handler, "GET", "/t/ok", request_id="quiet-1")
+        call(handler, "GET", "/t/things/0", request_id="loud-1")
+    finally:
+        logger.setLevel(previous)
+        stdlib_logger.removeHandler(capture)
+    access = [json.loads(line) for line in buffer.getvalue().splitlines()]
+    access = [entry for entry in access if entry.get("message") == "request"]
+    assert [(e["status"], e["request_id"]) for e in access] == [(404, "loud-1")]
+    assert access[0]["path"] == "/t/things/0" and access[0]["level"] == "INFO"

@@ -5,7 +5,9 @@ The app has:
   * routes under the capability's base path, OpenAPI at ``<base>/openapi.json`` and
     Swagger UI at ``<base>/docs``;
   * ``x-request-id`` on every response (the caller's, else API Gateway's request id);
-  * one access-log line per request;
+  * an access-log line per request: failures (4xx/5xx) and slow requests at INFO or above,
+    successes at DEBUG — every request is in API Gateway's access log already, and a JSON
+    log line costs ~110 µs here, more than the whole request path;
   * every error as ``application/problem+json`` with a stable ``type`` — domain errors
     (``opsdeck.errors``), framework errors (404, 405, validation) and, last, anything
     unexpected as a 500 that names the request id and never carries a stack trace;
@@ -17,6 +19,7 @@ Middleware is pure ASGI: Starlette's ``BaseHTTPMiddleware`` costs ~100 µs a req
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 import uuid
@@ -76,16 +79,31 @@ class RequestContext:
                 body = status_problem(500, "An unexpected error occurred.", request_id=request_id)
                 await _send_problem(send_with_id, body)
         finally:
-            logger.info(
-                "request",
-                extra={
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-                    "request_id": request_id,
-                },
-            )
+            duration_ms = (time.perf_counter() - started) * 1000
+            level = _access_level(status, duration_ms)
+            if logger.isEnabledFor(level):
+                logger.log(
+                    level,
+                    "request",
+                    extra={
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "duration_ms": round(duration_ms, 3),
+                        "request_id": request_id,
+                    },
+                )
+
+
+SLOW_REQUEST_MS = 1000.0
+
+
+def _access_level(status: int, duration_ms: float) -> int:
+    if status >= 500:
+        return logging.ERROR
+    if status >= 400 or duration_ms >= SLOW_REQUEST_MS:
+        return logging.INFO
+    return logging.DEBUG
 
 
 def _request_id(scope: dict) -> str:
