@@ -122,8 +122,9 @@ def db(database_url: str) -> Iterator[Any]:
 @pytest.fixture
 def committed_db(database_url: str) -> Iterator[Any]:
     """Real commits (threads, several connections); every opsdeck table is emptied after."""
-    from opsdeck import db as opsdeck_db
     from sqlalchemy import text
+
+    from opsdeck import db as opsdeck_db
 
     yield opsdeck_db.engine()
     with opsdeck_db.engine().begin() as conn:
@@ -171,6 +172,7 @@ def redis_client(redis_url: str):
 def aws() -> Iterator[None]:
     """moto for every AWS API, clients created fresh inside."""
     from moto import mock_aws
+
     from opsdeck import aws as opsdeck_aws
 
     opsdeck_aws.reset()

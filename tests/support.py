@@ -17,6 +17,7 @@ EVENTS = ROOT / "events"
 def reset_runtime() -> None:
     """Forget every lazily created client and cached setting of the layer."""
     from aws_lambda_powertools.utilities import parameters
+
     from opsdeck import auth, aws, cache, db, settings
 
     settings.platform.cache_clear()

@@ -11,12 +11,12 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+
+from functions import catalog
 from opsdeck import cache, db
 from opsdeck.api import create_app, lambda_handler, problem_response
 from opsdeck.errors import OpsdeckError, status_problem
 from opsdeck.settings import platform
-
-from functions import catalog
 
 router = APIRouter(prefix="/ops", tags=["ops"])
 

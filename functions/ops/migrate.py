@@ -30,9 +30,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def upgrade_and_record(*, trigger: str, started: datetime) -> list[str]:
+    from sqlalchemy import text
+
     from opsdeck import db
     from opsdeck.migrations import upgrade
-    from sqlalchemy import text
 
     heads = upgrade()
     with db.transaction() as conn:

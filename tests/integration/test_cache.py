@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+
 from opsdeck import cache
 from opsdeck.errors import ConfigError, Unavailable
-
 from tests.support import env
 
 

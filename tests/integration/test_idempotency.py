@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from aws_lambda_powertools.utilities.idempotency import idempotent_function
-from opsdeck.idempotency import config, persistence
 
+from opsdeck.idempotency import config, persistence
 from tests.support import LambdaContext
 
 SEND_CONFIG = config(expires_after_seconds=60, key_jmespath="id")

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from opsdeck.db import bulk_upsert
-from opsdeck.queue import consume
 from pydantic import BaseModel, Field
 from sqlalchemy import BigInteger, Column, MetaData, Table, Text, text
 
 from localcloud.events import sqs_event, sqs_record
+from opsdeck.db import bulk_upsert
+from opsdeck.queue import consume
 
 ledger = Table(
     "ledger",
