@@ -11,6 +11,7 @@ STAMP   := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 .PHONY: install run test lint format bench synth clean
 
@@ -40,7 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 synth: $(STAMP)
-	npx --yes aws-cdk@2 synth --quiet
+	PATH="$(abspath $(BIN)):$$PATH" npx --yes aws-cdk@2 synth --quiet
 
 clean:
 	rm -rf $(VENV) cdk.out .opsdeck .pytest_cache

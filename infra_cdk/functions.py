@@ -1,0 +1,231 @@
+"""Functions: one Lambda per catalog entry, made by one factory with shared defaults.
+
+Shared defaults: python3.12 on arm64 (the layer is built for it), the common layer, the one
+function code asset, active X-Ray tracing, JSON logs into ``/aws/lambda/<stack>-<name>`` with
+the stage's retention, a role of its own. Per entry: memory, timeout, reserved concurrency,
+VPC placement (only ``database``/``cache`` functions; see network.py) and:
+
+**Environment** (contract C) = ``Function.runtime_environment(stage)`` + ``POWERTOOLS_LOG_LEVEL``
++ ``Function.wiring_environment()`` resolved to this stack's resources (queue URLs, secret ARNs,
+rule names, function names) + platform connection settings: ``JWT_*`` for every function,
+``DATABASE_*`` for ``database`` functions, ``REDIS_*`` for ``cache`` functions. A catalog
+``environment`` entry may not redefine any of those names.
+
+**IAM**, generated from what the entry declares, nothing else: write its own log group; read the
+database secret (``database``), the cache AUTH secret (``cache``) and each declared secret;
+``sqs:SendMessage`` on each ``sends_to`` queue; ``events:Enable/Disable/DescribeRule`` on each
+``controls_schedules`` rule; ``lambda:InvokeFunction`` on each ``invokes`` function. Consumers
+get receive/delete on their own queue from the event source mapping. The only ``*`` resources
+are the ENI and X-Ray actions, which support no resource-level permissions.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack, Tags, Token
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from functions.catalog import Function
+from opsdeck.naming import function_name_env, queue_url_env, schedule_rule_env, secret_id_env
+
+from .config import RETENTION_DAYS, DeployConfig
+from .data import Data
+from .layer import ARCHITECTURE, RUNTIME
+from .nag import suppress
+from .names import Names
+from .network import Network, in_vpc
+from .queues import Queues
+from .secrets import CatalogSecrets
+
+ENI_ACTIONS = (
+    "ec2:CreateNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSubnets",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
+)
+RULE_ACTIONS = ("events:EnableRule", "events:DisableRule", "events:DescribeRule")
+ENVIRONMENT_LIMIT = 4096
+_LAMBDA_LOG_LEVEL = {"DEBUG": "DEBUG", "INFO": "INFO", "WARNING": "WARN", "ERROR": "ERROR"}
+
+
+class CatalogEnvironmentError(ValueError):
+    """A catalog entry's ``environment`` collides with a name the platform sets."""
+
+
+def jwt_environment(config: DeployConfig) -> dict[str, str]:
+    return {
+        "JWT_ISSUER": config.jwt_issuer,
+        "JWT_AUDIENCE": config.jwt_audience,
+        "JWT_JWKS_URL": config.jwt_jwks_url,
+        "JWT_ALGORITHMS": config.jwt_algorithms,
+    }
+
+
+class CatalogFunctions(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        functions: tuple[Function, ...],
+        config: DeployConfig,
+        names: Names,
+        code: lambda_.Code,
+        layer: lambda_.ILayerVersion,
+        network: Network,
+        data: Data,
+        queues: Queues,
+        secrets: CatalogSecrets,
+    ) -> None:
+        super().__init__(scope, id)
+        self.config = config
+        self.names = names
+        self.code = code
+        self.layer = layer
+        self.network = network
+        self.data = data
+        self.queues = queues
+        self.secrets = secrets
+        self.catalog = {f.name: f for f in functions}
+        self.lambdas: dict[str, lambda_.Function] = {}
+        self.log_groups: dict[str, logs.LogGroup] = {}
+        for f in functions:
+            self.lambdas[f.name] = self._create(f)
+
+    # ------------------------------------------------------------------ environment
+
+    def wiring(self, f: Function) -> dict[str, str]:
+        """``wiring_environment`` with each logical name resolved to this stack's resource."""
+        env = {queue_url_env(q): self.queues.queues[q].queue_url for q in f.sends_to}
+        env.update({secret_id_env(s): self.secrets.secrets[s].secret_arn for s in f.secrets})
+        env.update({schedule_rule_env(s): self.names.rule(s) for s in f.controls_schedules})
+        env.update({function_name_env(o): self.names.function(o) for o in f.invokes})
+        assert env.keys() == f.wiring_environment().keys()
+        return env
+
+    def platform(self, f: Function) -> dict[str, str]:
+        env = jwt_environment(self.config)
+        if f.database:
+            env.update(self.data.database_environment())
+        if f.cache:
+            env.update(self.data.cache_environment())
+        return env
+
+    def environment(self, f: Function) -> dict[str, str]:
+        runtime = f.runtime_environment(self.config.stage)
+        added = {"POWERTOOLS_LOG_LEVEL": self.config.log_level, **self.wiring(f), **self.platform(f)}
+        clash = sorted(set(f.environment) & set(added))
+        if clash:
+            raise CatalogEnvironmentError(
+                f"function {f.name!r}: environment redefines {', '.join(clash)}, which the platform sets"
+            )
+        env = {**runtime, **added}
+        # Lambda refuses more than 4 KB of environment; resolved ARNs/URLs count ~200 bytes here
+        size = sum(len(k) + (200 if Token.is_unresolved(v) else len(v)) for k, v in env.items())
+        if size > ENVIRONMENT_LIMIT:
+            raise CatalogEnvironmentError(
+                f"function {f.name!r}: ~{size} bytes of environment exceed Lambda's 4 KB limit"
+            )
+        return env
+
+    # ------------------------------------------------------------------ factory
+
+    def _create(self, f: Function) -> lambda_.Function:
+        stack = Stack.of(self)
+        log_group = logs.LogGroup(
+            self,
+            f"{f.name}-logs",
+            log_group_name=self.names.log_group(f),
+            retention=getattr(logs.RetentionDays, RETENTION_DAYS[self.config.log_retention_days]),
+            removal_policy=RemovalPolicy.RETAIN if self.config.retain_data else RemovalPolicy.DESTROY,
+        )
+        role = iam.Role(
+            self,
+            f"{f.name}-role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"opsdeck {f.name}: least privilege from its catalog entry",
+        )
+        log_group.grant_write(role)
+        vpc = in_vpc(f)
+        if vpc:
+            role.add_to_policy(iam.PolicyStatement(actions=list(ENI_ACTIONS), resources=["*"]))
+        if f.database:
+            self.data.database_secret.grant_read(role)
+        if f.cache:
+            self.data.cache_auth_secret.grant_read(role)
+        for s in f.secrets:
+            self.secrets.secrets[s].grant_read(role)
+        for q in f.sends_to:
+            self.queues.queues[q].grant_send_messages(role)
+        if f.controls_schedules:
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=list(RULE_ACTIONS),
+                    resources=[
+                        stack.format_arn(service="events", resource="rule", resource_name=self.names.rule(s))
+                        for s in f.controls_schedules
+                    ],
+                )
+            )
+        if f.invokes:
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["lambda:InvokeFunction"],
+                    resources=[
+                        stack.format_arn(
+                            service="lambda",
+                            resource="function",
+                            resource_name=self.names.function(other),
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                        for other in f.invokes
+                    ],
+                )
+            )
+
+        fn = lambda_.Function(
+            self,
+            f.name,
+            function_name=self.names.function(f),
+            description=(f.description or f"opsdeck {f.name}")[:256],
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler=f.handler,
+            code=self.code,
+            layers=[self.layer],
+            memory_size=f.memory_mb,
+            timeout=Duration.seconds(f.timeout_s),
+            reserved_concurrent_executions=f.reserved_concurrency,
+            environment=self.environment(f),
+            role=role,
+            log_group=log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+            application_log_level_v2=getattr(
+                lambda_.ApplicationLogLevel, _LAMBDA_LOG_LEVEL[self.config.log_level]
+            ),
+            system_log_level_v2=lambda_.SystemLogLevel.INFO,
+            tracing=lambda_.Tracing.ACTIVE,
+            vpc=self.network.vpc if vpc else None,
+            vpc_subnets=self.network.function_subnets if vpc else None,
+            security_groups=self.network.security_groups_for(f) if vpc else None,
+        )
+        Tags.of(fn).add("opsdeck:function", f.name)
+        Tags.of(fn).add("opsdeck:capability", f.capability)
+        suppress(
+            role,
+            "IAM5",
+            "X-Ray PutTraceSegments/PutTelemetryRecords and the Lambda VPC ENI actions support no "
+            "resource-level permissions",
+            applies_to=["Resource::*"],
+        )
+        suppress(
+            fn,
+            "L1",
+            "python3.12 is opsdeck's runtime: the layer's wheels and bytecode are built for it and the "
+            "test suite runs on it; moving to a newer runtime is a deliberate upgrade",
+        )
+        return fn

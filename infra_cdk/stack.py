@@ -1,0 +1,116 @@
+"""The opsdeck stack: a thin composition of one construct per concern, from the catalog.
+
+``OpsdeckStack(app, config=…, functions=catalog.FUNCTIONS)`` — the function tuple is a
+parameter so that tests can synthesize a synthetic catalog that exercises every trigger and
+resource kind. Nothing here names a particular function: a new catalog entry becomes a Lambda,
+its trigger, queues, permissions, alarms and dashboard widgets without a CDK edit.
+
+Order: network → data → catalog secrets → layer and code → queues → functions → event
+source mappings → schedules → HTTP API → migrations (every function waits for them) →
+monitoring.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import AssetHashType, CfnOutput, Environment, Stack, Tags
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from functions import catalog
+from functions.catalog import Function
+
+from . import bundling
+from .api import HttpApi
+from .config import DeployConfig
+from .data import Data
+from .functions import CatalogFunctions
+from .layer import Layer
+from .migrations import Migrations
+from .monitoring import Monitoring
+from .names import Names
+from .network import Network
+from .queues import Queues
+from .schedules import Schedules
+from .secrets import CatalogSecrets
+
+
+class OpsdeckStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        id: str | None = None,
+        *,
+        config: DeployConfig,
+        functions: tuple[Function, ...] = catalog.FUNCTIONS,
+    ) -> None:
+        catalog.validate(functions)
+        env = (
+            Environment(account=config.account, region=config.region)
+            if config.account or config.region
+            else None
+        )
+        super().__init__(
+            scope,
+            id or config.stack_name,
+            stack_name=config.stack_name,
+            env=env,
+            description=f"opsdeck ({config.stage}): commerce operations backends from functions/catalog.py",
+            termination_protection=config.is_prod,
+        )
+        self.config = config
+        self.functions = functions
+        names = Names(config.stack_name)
+        untaggable = ["AWS::RDS::DBProxyTargetGroup"]  # CloudFormation rejects Tags on it
+        Tags.of(self).add("project", "opsdeck", exclude_resource_types=untaggable)
+        Tags.of(self).add("stage", config.stage, exclude_resource_types=untaggable)
+
+        self.network = Network(self, "Network", config=config, functions=functions)
+        self.data = Data(self, "Data", config=config, names=names, network=self.network)
+        self.secrets = CatalogSecrets(self, "Secrets", functions=functions, config=config, names=names)
+        self.layer = Layer(self, "Layer", config=config)
+        self.code_asset = bundling.function_code(bytecode=config.bundle and config.layer_bytecode)
+        code = lambda_.Code.from_asset(
+            str(self.code_asset.path), asset_hash=self.code_asset.key, asset_hash_type=AssetHashType.CUSTOM
+        )
+        self.queues = Queues(self, "Queues", functions=functions, names=names)
+        self.catalog_functions = CatalogFunctions(
+            self,
+            "Functions",
+            functions=functions,
+            config=config,
+            names=names,
+            code=code,
+            layer=self.layer.layer,
+            network=self.network,
+            data=self.data,
+            queues=self.queues,
+            secrets=self.secrets,
+        )
+        lambdas = self.catalog_functions.lambdas
+        self.queues.connect(lambdas)
+        self.schedules = Schedules(self, "Schedules", functions=functions, names=names, lambdas=lambdas)
+        self.api = HttpApi(self, "Http", functions=functions, config=config, lambdas=lambdas)
+        self.migrations = Migrations(
+            self,
+            "Migrations",
+            functions=functions,
+            config=config,
+            lambdas=lambdas,
+            database_endpoint=self.data.proxy.endpoint,
+            prerequisites=[self.network, self.data.proxy],
+        )
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            functions=functions,
+            config=config,
+            lambdas=lambdas,
+            queues=self.queues,
+            api=self.api,
+            data=self.data,
+        )
+        CfnOutput(self, "DatabaseProxyEndpoint", value=self.data.proxy.endpoint)
+        CfnOutput(self, "DatabaseSecretArn", value=self.data.database_secret.secret_arn)
+        CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn)
+        for name, secret in self.secrets.secrets.items():
+            CfnOutput(self, f"Secret-{name}", value=secret.secret_arn, description=f"catalog secret {name}")

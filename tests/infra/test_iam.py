@@ -1,0 +1,140 @@
+"""Least privilege: each function's role allows exactly what its catalog entry declares."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+
+from functions.catalog import Queue
+from infra_cdk.functions import ENI_ACTIONS, RULE_ACTIONS
+from infra_cdk.network import in_vpc
+from tests.infra.conftest import IMPORTED_SECRET_ARN, Synth
+
+LOG_ACTIONS = {"logs:CreateLogStream", "logs:PutLogEvents"}
+XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+SECRET_ACTIONS = {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"}
+SEND_ACTIONS = {"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}
+CONSUME_ACTIONS = {
+    "sqs:ReceiveMessage",
+    "sqs:ChangeMessageVisibility",
+    "sqs:GetQueueUrl",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+}
+
+
+def _listify(value):
+    return value if isinstance(value, list) else [value]
+
+
+def permissions(synth: Synth, function: str) -> dict[str, set[str]]:
+    """action → JSON of every resource the function's role may apply it to."""
+    role_id = synth.lambda_props(function)["Role"]["Fn::GetAtt"][0]
+    granted: dict[str, set[str]] = defaultdict(set)
+    for policy in synth.of_type("AWS::IAM::Policy").values():
+        if {"Ref": role_id} not in policy["Properties"]["Roles"]:
+            continue
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            assert statement["Effect"] == "Allow"
+            for action in _listify(statement["Action"]):
+                for resource in _listify(statement["Resource"]):
+                    granted[action].add(json.dumps(resource, sort_keys=True))
+    role = synth.resources[role_id]["Properties"]
+    assert "ManagedPolicyArns" not in role, f"{function}: no AWS managed policies"
+    assert "Policies" not in role
+    return granted
+
+
+def _secret_ref(synth: Synth, logical_name: str) -> str:
+    if logical_name in synth.config.secret_arns:
+        return json.dumps(IMPORTED_SECRET_ARN)
+    (secret_id,) = [
+        k
+        for k, v in synth.of_type("AWS::SecretsManager::Secret").items()
+        if v["Properties"].get("Name") == synth.name("secret", logical_name)
+    ]
+    return json.dumps({"Ref": secret_id})
+
+
+def _queue_arn(synth: Synth, queue: Queue) -> str:
+    return json.dumps({"Fn::GetAtt": [synth.queue_id(synth.name("queue", queue)), "Arn"]}, sort_keys=True)
+
+
+def test_each_role_grants_exactly_what_the_catalog_declares(synth: Synth):
+    queues = {f.trigger.name: f.trigger for f in synth.functions if isinstance(f.trigger, Queue)}
+    (database_secret,) = [
+        json.dumps({"Ref": k}) for k in synth.of_type("AWS::SecretsManager::SecretTargetAttachment")
+    ]
+    (cache_secret,) = [
+        json.dumps({"Ref": k})
+        for k, v in synth.of_type("AWS::SecretsManager::Secret").items()
+        if v["Properties"].get("Name") == synth.name("secret", "cache-auth")
+    ]
+    for f in synth.functions:
+        granted = permissions(synth, f.name)
+        allowed = set(LOG_ACTIONS | XRAY_ACTIONS)
+
+        secrets = {_secret_ref(synth, s) for s in f.secrets}
+        if f.database:
+            secrets.add(database_secret)
+        if f.cache:
+            secrets.add(cache_secret)
+        if secrets:
+            allowed |= SECRET_ACTIONS
+            assert granted["secretsmanager:GetSecretValue"] == secrets, f.name
+
+        sends = {_queue_arn(synth, queues[q]) for q in f.sends_to}
+        consumes = {_queue_arn(synth, f.trigger)} if isinstance(f.trigger, Queue) else set()
+        if sends:
+            allowed |= SEND_ACTIONS
+        if consumes:
+            allowed |= CONSUME_ACTIONS
+        assert granted.get("sqs:SendMessage", set()) == sends, f.name
+        assert granted.get("sqs:ReceiveMessage", set()) == consumes, f.name
+        assert granted.get("sqs:DeleteMessage", set()) == consumes, f.name
+
+        if f.controls_schedules:
+            allowed |= set(RULE_ACTIONS)
+            for action in RULE_ACTIONS:
+                rules = granted[action]
+                assert len(rules) == len(f.controls_schedules)
+                for schedule in f.controls_schedules:
+                    assert any(f':rule/{synth.name("rule", schedule)}"' in r for r in rules), (
+                        f.name,
+                        schedule,
+                    )
+        if f.invokes:
+            allowed.add("lambda:InvokeFunction")
+            targets = granted["lambda:InvokeFunction"]
+            assert len(targets) == len(f.invokes)
+            for other in f.invokes:
+                assert any(f':function:{synth.name("function", other)}"' in t for t in targets), (
+                    f.name,
+                    other,
+                )
+        if in_vpc(f):
+            allowed |= set(ENI_ACTIONS)
+
+        assert set(granted) <= allowed, f"{f.name}: unexpected {sorted(set(granted) - allowed)}"
+        for action, resources in granted.items():
+            if '"*"' in resources:
+                assert action in XRAY_ACTIONS | set(ENI_ACTIONS), f"{f.name}: {action} on *"
+        log_group = synth.lambda_props(f.name)["LoggingConfig"]["LogGroup"]["Ref"]
+        assert granted["logs:PutLogEvents"] == {
+            json.dumps({"Fn::GetAtt": [log_group, "Arn"]}, sort_keys=True)
+        }
+
+
+def test_a_scheduled_function_may_control_its_own_rule_and_functions_may_invoke_each_other(synthetic: Synth):
+    """Names, not references: no dependency cycle even when the graph has one."""
+    sync = permissions(synthetic, "marketplace-sync")
+    assert any(":rule/opsdeck-prod-marketplace-sync" in r for r in sync["events:DisableRule"])
+    assert any(":function:opsdeck-prod-marketplace-reconcile" in r for r in sync["lambda:InvokeFunction"])
+    reconcile = permissions(synthetic, "marketplace-reconcile")
+    assert any(":function:opsdeck-prod-marketplace-sync" in r for r in reconcile["lambda:InvokeFunction"])
+
+
+def test_outside_functions_get_no_network_or_database_access(synthetic: Synth):
+    granted = permissions(synthetic, "ops-worker")
+    assert not any(a.startswith("ec2:") for a in granted)
+    assert "secretsmanager:GetSecretValue" not in granted
