@@ -296,3 +296,19 @@ def test_unsupported_values_are_refused_clearly(db):
     )
     with pytest.raises(TypeError, match="bytes value for column 'id'"):
         bulk_upsert(db, items, [{"id": b"raw", "version": 1}], key=["id"])
+
+
+def test_tcp_connections_disable_nagle(database_url):
+    import socket
+
+    from opsdeck import db as opsdeck_db
+
+    engine = opsdeck_db.create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            sock = conn.connection.dbapi_connection._usock
+            if sock.family == socket.AF_UNIX:
+                pytest.skip("embedded server on a Unix socket: no Nagle to disable")
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    finally:
+        engine.dispose()

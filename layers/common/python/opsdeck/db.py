@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import functools
+import socket
 import ssl
 import threading
 import time
@@ -120,6 +121,7 @@ def _create_engine() -> Engine:
 def create_engine(url: str, *, pool_size: int = 0) -> Engine:
     """An engine with opsdeck's connect timeout, TLS and pool rules (``pool_size=0``: NullPool)."""
     from sqlalchemy import create_engine as sa_create_engine
+    from sqlalchemy import event
     from sqlalchemy.pool import NullPool
 
     s = platform()
@@ -137,7 +139,21 @@ def create_engine(url: str, *, pool_size: int = 0) -> Engine:
             pool_pre_ping=True,  # a frozen container's connection may have been closed by the proxy
             pool_recycle=600,
         )
-    return sa_create_engine(normalize_url(url), **kwargs)
+    engine = sa_create_engine(normalize_url(url), **kwargs)
+    event.listen(engine, "connect", _no_delay)
+    return engine
+
+
+def _no_delay(dbapi_connection: Any, _record: Any) -> None:
+    """Disable Nagle's algorithm on TCP connections.
+
+    pg8000 does not set TCP_NODELAY: a statement larger than its write buffer is sent in
+    two segments and the second waits for the server's delayed ACK — ~40 ms per bulk
+    statement (measured: a 300-row upsert took 44 ms, 1.6 ms of it in the server).
+    """
+    sock = getattr(dbapi_connection, "_usock", None)
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def reset() -> None:
