@@ -126,6 +126,7 @@ class Manual:
 
 
 Trigger = Http | Schedule | Queue | Deploy | Manual
+ResourceKind = Literal["queue", "secret", "schedule", "function"]
 
 
 @dataclass(frozen=True)
@@ -155,16 +156,17 @@ class Function:
     #: non-secret configuration for this function
     environment: Mapping[str, str] = field(default_factory=dict)
 
-    def wiring_environment(self) -> dict[str, str]:
-        """Environment names this function reads to find its resources → logical names.
+    def wiring_environment(self) -> dict[str, tuple[ResourceKind, str]]:
+        """Environment names this function reads to find its resources → (kind, logical name).
 
         CDK and the local cloud fill in the values (queue URLs, secret ARNs, rule and
-        function names) from the resources they create for these logical names.
+        function names) from the resources they create. The kind is part of the key:
+        a schedule may well be named like the function it fires.
         """
-        env = {queue_url_env(q): q for q in self.sends_to}
-        env.update({secret_id_env(s): s for s in self.secrets})
-        env.update({schedule_rule_env(s): s for s in self.controls_schedules})
-        env.update({function_name_env(f): f for f in self.invokes})
+        env: dict[str, tuple[ResourceKind, str]] = {queue_url_env(q): ("queue", q) for q in self.sends_to}
+        env.update({secret_id_env(s): ("secret", s) for s in self.secrets})
+        env.update({schedule_rule_env(s): ("schedule", s) for s in self.controls_schedules})
+        env.update({function_name_env(f): ("function", f) for f in self.invokes})
         return env
 
     def runtime_environment(self, stage: str) -> dict[str, str]:

@@ -28,7 +28,6 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from functions.catalog import Function
-from opsdeck.naming import function_name_env, queue_url_env, schedule_rule_env, secret_id_env
 
 from .config import RETENTION_DAYS, DeployConfig
 from .data import Data
@@ -99,13 +98,14 @@ class CatalogFunctions(Construct):
     # ------------------------------------------------------------------ environment
 
     def wiring(self, f: Function) -> dict[str, str]:
-        """``wiring_environment`` with each logical name resolved to this stack's resource."""
-        env = {queue_url_env(q): self.queues.queues[q].queue_url for q in f.sends_to}
-        env.update({secret_id_env(s): self.secrets.secrets[s].secret_arn for s in f.secrets})
-        env.update({schedule_rule_env(s): self.names.rule(s) for s in f.controls_schedules})
-        env.update({function_name_env(o): self.names.function(o) for o in f.invokes})
-        assert env.keys() == f.wiring_environment().keys()
-        return env
+        """``wiring_environment`` with each (kind, logical name) resolved to this stack's resource."""
+        resolve = {
+            "queue": lambda name: self.queues.queues[name].queue_url,
+            "secret": lambda name: self.secrets.secrets[name].secret_arn,
+            "schedule": self.names.rule,
+            "function": self.names.function,
+        }
+        return {var: resolve[kind](name) for var, (kind, name) in f.wiring_environment().items()}
 
     def platform(self, f: Function) -> dict[str, str]:
         env = jwt_environment(self.config)

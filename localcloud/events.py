@@ -17,6 +17,7 @@ import hashlib
 import json
 import re
 import secrets
+import struct
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -257,6 +258,45 @@ def queue_arn(queue_name: str) -> str:
     return f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{queue_name}"
 
 
+def md5_of_message_attributes(attributes: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """SQS's MD5 of message attributes (API shape ``{"DataType", "StringValue"|"BinaryValue"}``):
+    sorted by name, each as length-prefixed name and type, a transport byte (1 string,
+    2 binary) and the length-prefixed value."""
+    if not attributes:
+        return None
+    buf = bytearray()
+    for name in sorted(attributes):
+        attr = attributes[name]
+        for part in (name.encode(), str(attr["DataType"]).encode()):
+            buf += struct.pack("!I", len(part)) + part
+        if "BinaryValue" in attr:
+            value = attr["BinaryValue"]
+            raw = value if isinstance(value, bytes) else base64.b64decode(value)
+            buf += b"\x02" + struct.pack("!I", len(raw)) + raw
+        else:
+            raw = str(attr["StringValue"]).encode()
+            buf += b"\x01" + struct.pack("!I", len(raw)) + raw
+    return hashlib.md5(bytes(buf), usedforsecurity=False).hexdigest()
+
+
+def _api_attribute(value: str | Mapping[str, Any]) -> dict[str, Any]:
+    if isinstance(value, Mapping):
+        return dict(value)
+    return {"DataType": "String", "StringValue": value}
+
+
+def _lambda_attribute(attr: Mapping[str, Any]) -> dict[str, Any]:
+    """A message attribute as Lambda's SQS event spells it."""
+    out: dict[str, Any] = {}
+    if "BinaryValue" in attr:
+        value = attr["BinaryValue"]
+        out["binaryValue"] = base64.b64encode(value).decode() if isinstance(value, bytes) else value
+    else:
+        out["stringValue"] = str(attr["StringValue"])
+    out.update({"stringListValues": [], "binaryListValues": [], "dataType": attr["DataType"]})
+    return out
+
+
 def sqs_record(
     body: str | Any,
     *,
@@ -265,40 +305,49 @@ def sqs_record(
     receive_count: int = 1,
     sent_ms: int | None = None,
     first_receive_ms: int | None = None,
-    message_attributes: Mapping[str, str] | None = None,
+    message_attributes: Mapping[str, str | Mapping[str, Any]] | None = None,
     group_id: str | None = None,
     dedup_id: str | None = None,
     sequence_number: str | None = None,
     receipt_handle: str | None = None,
+    sender_id: str = "AIDAOPSDECKLOCALCLOUD",
+    extra_attributes: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """One record of an SQS event (``body`` that is not a string is sent as JSON)."""
+    """One record of an SQS event (``body`` that is not a string is sent as JSON).
+
+    ``message_attributes`` values are strings (``String`` attributes) or SQS API attributes
+    (``{"DataType": "Number", "StringValue": "1"}``, ``{"DataType": "Binary", "BinaryValue": b"…"}``);
+    ``extra_attributes`` adds system attributes such as ``DeadLetterQueueSourceArn``.
+    """
     text = body if isinstance(body, str) else json.dumps(body, separators=(",", ":"))
     now_ms = int(_now().timestamp() * 1000)
     sent = sent_ms or now_ms
     attributes = {
         "ApproximateReceiveCount": str(receive_count),
         "SentTimestamp": str(sent),
-        "SenderId": "AIDAOPSDECKLOCALCLOUD",
+        "SenderId": sender_id,
         "ApproximateFirstReceiveTimestamp": str(first_receive_ms or sent),
     }
     if queue_name.endswith(".fifo"):
         attributes["MessageGroupId"] = group_id or "default"
         attributes["MessageDeduplicationId"] = dedup_id or hashlib.sha256(text.encode()).hexdigest()
         attributes["SequenceNumber"] = sequence_number or str(now_ms * 1000)
-    return {
+    attributes.update(extra_attributes or {})
+    api_attributes = {k: _api_attribute(v) for k, v in (message_attributes or {}).items()}
+    record: dict[str, Any] = {
         "messageId": message_id or str(uuid.uuid4()),
         "receiptHandle": receipt_handle or base64.b64encode(secrets.token_bytes(48)).decode(),
         "body": text,
         "attributes": attributes,
-        "messageAttributes": {
-            k: {"stringValue": v, "stringListValues": [], "binaryListValues": [], "dataType": "String"}
-            for k, v in (message_attributes or {}).items()
-        },
+        "messageAttributes": {k: _lambda_attribute(v) for k, v in api_attributes.items()},
         "md5OfBody": hashlib.md5(text.encode(), usedforsecurity=False).hexdigest(),
         "eventSource": "aws:sqs",
         "eventSourceARN": queue_arn(queue_name),
         "awsRegion": REGION,
     }
+    if api_attributes:
+        record["md5OfMessageAttributes"] = md5_of_message_attributes(api_attributes)
+    return record
 
 
 def sqs_event(records: Iterable[dict[str, Any]]) -> dict[str, Any]:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from alembic import context
+from sqlalchemy import text
+
 from opsdeck.db import create_engine
 from opsdeck.migrations import MIGRATION_LOCK_ID
-from sqlalchemy import text
 
 config = context.config
 url = config.attributes.get("url") or config.get_main_option("sqlalchemy.url")

@@ -181,6 +181,26 @@ def aws() -> Iterator[None]:
     opsdeck_aws.reset()
 
 
+# ------------------------------------------------------------------- local cloud
+
+
+@pytest.fixture
+def local_cloud(database_url: str, redis_url: str, committed_db: Any, tmp_path) -> Iterator[Any]:
+    """The whole catalog in-process (``localcloud.LocalCloud``, docs/localcloud.md): virtual clock,
+    this session's migrated database (tables truncated afterwards), ``redis_url``'s Redis.
+    Do not combine with the ``aws`` fixture: moto's state is process-wide."""
+    from localcloud import LocalCloud
+
+    with LocalCloud(
+        root=tmp_path / ".opsdeck",
+        database_url=database_url,
+        redis_url=redis_url,
+        virtual_clock=True,
+        deploy=False,
+    ) as cloud:
+        yield cloud
+
+
 # ------------------------------------------------------------------------ events
 
 

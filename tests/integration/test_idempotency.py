@@ -29,3 +29,27 @@ def test_repeated_calls_run_the_side_effect_once(redis_client):
         {"delivered": "order-2"},
     )
     assert sent == ["order-1", "order-2"]
+
+
+NOTE_CONFIG = config(expires_after_seconds=60, key_jmespath="order")
+notes: list[str] = []
+
+
+@idempotent_function(data_keyword_argument="message", persistence_store=persistence(), config=NOTE_CONFIG)
+def note(message: dict) -> dict:
+    notes.append(message["order"])
+    return {"noted": message["order"]}
+
+
+def test_each_function_keeps_its_own_key_expression(redis_client):
+    """Two decorated functions must not share one store's configuration."""
+    sent.clear()
+    notes.clear()
+    SEND_CONFIG.register_lambda_context(LambdaContext())
+    NOTE_CONFIG.register_lambda_context(LambdaContext())
+    send(message={"id": "a", "order": "x"})
+    note(message={"id": "a", "order": "x"})
+    note(message={"id": "b", "order": "x"})  # same order: deduplicated by ITS key, "order"
+    note(message={"id": "a", "order": "y"})
+    assert sent == ["a"]
+    assert notes == ["x", "y"]

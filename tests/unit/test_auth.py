@@ -25,9 +25,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fastapi import APIRouter, Depends, Request
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+
 from opsdeck import auth
 from opsdeck.errors import ConfigError, Forbidden, Unauthorized
-
 from tests.support import ROOT, LambdaContext, env
 
 ISS = "https://issuer.test/opsdeck"

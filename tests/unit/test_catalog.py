@@ -107,9 +107,9 @@ def test_wiring_environment_names_every_resource():
         invokes=("ops-thing",),
     )
     assert f.wiring_environment() == {
-        "OPS_THINGS_QUEUE_URL": "ops-things",
-        "OPS_KEY_SECRET_ID": "ops-key",
-        "OPS_THING_FUNCTION_NAME": "ops-thing",
+        "OPS_THINGS_QUEUE_URL": ("queue", "ops-things"),
+        "OPS_KEY_SECRET_ID": ("secret", "ops-key"),
+        "OPS_THING_FUNCTION_NAME": ("function", "ops-thing"),
     }
 
 

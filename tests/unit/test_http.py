@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from opsdeck import http
 from opsdeck.errors import RateLimited, UpstreamError
 from opsdeck.http import RetryPolicy, RetryTransport, TokenBucket, make_client, raise_for_upstream

@@ -16,7 +16,6 @@ first use, so decorating a function at import time opens no connection.
 
 from __future__ import annotations
 
-import functools
 import warnings
 from typing import Any
 
@@ -43,9 +42,13 @@ class _CacheClient:
         return client().delete(*names)
 
 
-@functools.cache
 def persistence() -> CachePersistenceLayer:
-    """The idempotency store: Redis (``REDIS_URL``), keys prefixed by the function name."""
+    """A NEW idempotency store on the container's Redis, for ONE decorated function.
+
+    Powertools binds a store to the first config and function that use it
+    (``configure`` is a no-op afterwards), so a store shared by two functions would
+    silently apply the first one's key expression and expiry to the second.
+    """
     # Powertools 3.x: CachePersistenceLayer is an alias of the deprecated RedisCachePersistenceLayer,
     # so even the recommended name warns.
     with warnings.catch_warnings():
