@@ -221,7 +221,54 @@ FUNCTIONS: tuple[Function, ...] = (
         database=True,
     ),
     # marketplace (seed 000) ---------------------------------------------------------
-    # (entries of the marketplace capability go here)
+    Function(
+        name="marketplace-api",
+        capability="marketplace",
+        handler="functions.marketplace.api.handler",
+        description="Orders, inventory, sync logs and health; POST /orders/sync runs a sync now",
+        trigger=Http(
+            routes=(
+                Route("GET", "/marketplace/dashboard/health"),
+                Route("GET", "/marketplace/orders"),
+                Route("GET", "/marketplace/orders/{amazon_order_id}"),
+                Route("POST", "/marketplace/orders/sync", authorizer="jwt"),
+                Route("GET", "/marketplace/inventory"),
+                Route("GET", "/marketplace/logs"),
+                Route("GET", "/marketplace/docs"),
+                Route("GET", "/marketplace/openapi.json"),
+            )
+        ),
+        memory_mb=512,
+        timeout_s=29,
+        database=True,
+        cache=True,
+        secrets=("marketplace-spapi", "marketplace-slack"),
+        invokes=("marketplace-orders-sync",),
+    ),
+    Function(
+        name="marketplace-orders-sync",
+        capability="marketplace",
+        handler="functions.marketplace.orders_sync.handler",
+        description="Incremental SP-API orders sync (watermark, pages, items); Slack alerts of new orders",
+        trigger=Schedule(expression="rate(15 minutes)", name="marketplace-orders-schedule"),
+        memory_mb=512,
+        timeout_s=900,
+        database=True,
+        cache=True,
+        secrets=("marketplace-spapi", "marketplace-slack"),
+    ),
+    Function(
+        name="marketplace-inventory-sync",
+        capability="marketplace",
+        handler="functions.marketplace.inventory_sync.handler",
+        description="FBA inventory summaries into marketplace.inventory",
+        trigger=Schedule(expression="rate(30 minutes)", name="marketplace-inventory-schedule"),
+        memory_mb=256,
+        timeout_s=300,
+        database=True,
+        cache=True,
+        secrets=("marketplace-spapi",),
+    ),
     # backoffice (seed 004) ----------------------------------------------------------
     Function(
         name="backoffice-consumer",
