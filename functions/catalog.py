@@ -178,6 +178,8 @@ class Function:
             "POWERTOOLS_SERVICE_NAME": self.capability,
             "POWERTOOLS_METRICS_NAMESPACE": "opsdeck",
             "POWERTOOLS_TRACE_DISABLED": "false" if self.tracer else "true",
+            # no pydantic plugins are deployed: skip scanning every package's entry points (~15 ms)
+            "PYDANTIC_DISABLE_PLUGINS": "__all__",
             **self.environment,
         }
 

@@ -20,16 +20,18 @@ from collections.abc import Sequence
 from typing import Any
 
 from opsdeck.errors import InvalidInput
+from opsdeck.lazy import lazy_import
 from opsdeck.observability import entry
 from opsdeck.queue import apply_records
 
 from .changes import Change
-from .sync import Applier
+
+sync = lazy_import("functions.backoffice.sync")  # SQLAlchemy and the tables load with the first chunk
 
 MAX_CHANGES_PER_INVOCATION = 20_000
 
 
-def apply_chunk(changes: Sequence[Any], *, offset: int = 0) -> tuple[dict[str, Any], Applier]:
+def apply_chunk(changes: Sequence[Any], *, offset: int = 0) -> tuple[dict[str, Any], sync.Applier]:
     """Validate and apply ``changes``; returns the summary and the applier (with its stats)."""
     sent_ms = str(int(time.time() * 1000))
     records = [
@@ -40,7 +42,7 @@ def apply_chunk(changes: Sequence[Any], *, offset: int = 0) -> tuple[dict[str, A
         }
         for i, change in enumerate(changes)
     ]
-    applier = Applier()
+    applier = sync.Applier()
     outcome = apply_records(records, Change, applier)
     invalid = sorted(
         ({"line": int(k), "reason": v} for k, v in outcome.failures.items()), key=lambda x: x["line"]

@@ -12,16 +12,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from opsdeck.lazy import lazy_import
 from opsdeck.observability import entry
 from opsdeck.queue import consume
 
 from .changes import Change
-from .sync import Applier
+
+sync = lazy_import("functions.backoffice.sync")  # SQLAlchemy and the tables load with the first batch
 
 
 @entry("queue")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    applier = Applier()
+    applier = sync.Applier()
     result = consume(event, Change, applier)
     applier.stats.emit(invalid=len(result["batchItemFailures"]))
     return result

@@ -11,8 +11,7 @@ from typing import Any
 from opsdeck.errors import OpsdeckError
 from opsdeck.observability import entry, logger
 
-from . import sync
-from .orders_sync import trigger_of
+from .orders_sync import sync, trigger_of
 from .pacing import lambda_deadline
 
 

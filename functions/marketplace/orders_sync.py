@@ -13,10 +13,12 @@ from __future__ import annotations
 from typing import Any
 
 from opsdeck.errors import OpsdeckError
+from opsdeck.lazy import lazy_import
 from opsdeck.observability import entry, logger
 
-from . import sync
 from .pacing import lambda_deadline
+
+sync = lazy_import("functions.marketplace.sync")  # SP-API client, repository, Redis: loaded by the first run
 
 
 def trigger_of(event: Any) -> str:

@@ -18,12 +18,15 @@ import math
 import time
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
-
-import httpx
+from typing import TYPE_CHECKING
 
 from opsdeck.errors import RateLimited
-from opsdeck.http import DEFAULT_TIMEOUT, TokenBucket
 from opsdeck.observability import logger
+
+if TYPE_CHECKING:  # the HTTP API imports Deadline from here; httpx loads only where upstreams are called
+    import httpx
+
+    from opsdeck.http import TokenBucket
 
 
 class DeadlineReached(Exception):
@@ -87,8 +90,13 @@ def deadline_sleep(seconds: float) -> None:
     time.sleep(seconds)
 
 
-def request_timeout(default: httpx.Timeout = DEFAULT_TIMEOUT) -> httpx.Timeout:
-    """``default`` shrunk to the time left before the deadline."""
+def request_timeout(default: httpx.Timeout | None = None) -> httpx.Timeout:
+    """``default`` (the layer's ``DEFAULT_TIMEOUT``) shrunk to the time left before the deadline."""
+    import httpx
+
+    from opsdeck.http import DEFAULT_TIMEOUT
+
+    default = default or DEFAULT_TIMEOUT
     left = current_deadline().remaining()
     if left == math.inf:
         return default
