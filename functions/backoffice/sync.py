@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 
-from opsdeck.db import bulk_upsert
+from opsdeck.db import array_literal, bulk_upsert
 from opsdeck.observability import metric
 
 from .changes import RANK_INGESTION, RANK_POSITION, AnyChange, Change
@@ -233,7 +233,7 @@ def apply_changes(
     ledger = sorted(by_table["ledger_entries"], key=lambda r: r["tx_id"])
     if ledger:
         # the order an entry belonged to before this batch: moving an entry changes both pairs
-        old = dict(conn.execute(_OLD_RELATED, {"ids": list({r["tx_id"] for r in ledger})}).all())
+        old = dict(conn.execute(_OLD_RELATED, {"ids": array_literal({r["tx_id"] for r in ledger})}).all())
         result = bulk_upsert(
             conn,
             ledger_entries,
@@ -257,8 +257,8 @@ def apply_changes(
 
     if affected:
         ids = sorted(affected)
-        conn.execute(_PAIR_LOCK, {"ids": ids, "now": now})
-        pairs = conn.execute(_PAIR_RECOMPUTE, {"ids": ids, "now": now}).one()
+        conn.execute(_PAIR_LOCK, {"ids": array_literal(ids), "now": now})
+        pairs = conn.execute(_PAIR_RECOMPUTE, {"ids": array_literal(ids), "now": now}).one()
         stats.pairs_completed += pairs.completed
         stats.pairs_incomplete += pairs.incomplete
 

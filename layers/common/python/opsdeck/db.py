@@ -21,7 +21,7 @@ import ssl
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -287,38 +287,88 @@ def _collapse(
 def _column_values(table: Table, column: str, rows: Sequence[Mapping[str, Any]]) -> str:
     """One column of the batch as a PostgreSQL array literal, cast to ``type[]`` in SQL.
 
-    Building the literal here (every element quoted, two C-speed ``str.replace`` calls)
-    is ~1.5x faster end to end than letting pg8000 escape each string character by
-    character in Python.
+    Building the literal here (one encoder per column, picked once from its type; two
+    C-speed ``str.replace`` calls per string) is ~1.5x faster end to end than letting
+    pg8000 escape each string character by character in Python.
     """
-    json_column = _is_json(table, column)
-    out = []
-    for row in rows:
-        value = row.get(column)
-        if value is None:
-            out.append("NULL")
-            continue
-        if json_column:
-            text_value = dumps(value)
-        elif isinstance(value, str):
-            text_value = value
-        elif isinstance(value, bool):
-            text_value = "t" if value else "f"
-        elif isinstance(value, int | float | Decimal | uuid.UUID):
-            text_value = str(value)
-        elif isinstance(value, datetime.date | datetime.time):  # datetime is a date
-            text_value = value.isoformat()
-        else:
-            raise TypeError(f"bulk_upsert: {type(value).__name__} value for column {column!r}")
-        out.append('"' + text_value.replace("\\", "\\\\").replace('"', '\\"') + '"')
-    return "{" + ",".join(out) + "}"
+    encode = _encoder(table, column)
+    try:
+        return "{" + ",".join(["NULL" if (v := row.get(column)) is None else encode(v) for row in rows]) + "}"
+    except TypeError as exc:
+        raise TypeError(f"bulk_upsert: {exc} for column {column!r}") from None
+
+
+def array_literal(values: Iterable[Any]) -> str:
+    """``values`` as a PostgreSQL array literal, for ``CAST(:param AS type[])`` (fast for big lists)."""
+    return "{" + ",".join(["NULL" if v is None else _encode_any(v) for v in values]) + "}"
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _encode_any(value: Any) -> str:
+    if isinstance(value, str):
+        return _quoted(value)
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, int | float | Decimal | uuid.UUID):
+        return '"' + str(value) + '"'
+    if isinstance(value, datetime.date | datetime.time):  # datetime is a date
+        return '"' + value.isoformat() + '"'
+    if isinstance(value, dict | list):
+        return _quoted(dumps(value))
+    raise TypeError(f"{type(value).__name__} value")
+
+
+# One function per column type: the expected Python type takes the fast path, anything else
+# the general one (which refuses what it cannot encode).
+def _encode_str(v: Any) -> str:
+    return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' if type(v) is str else _encode_any(v)
+
+
+def _encode_int(v: Any) -> str:
+    return str(v) if type(v) is int else _encode_any(v)
+
+
+def _encode_decimal(v: Any) -> str:
+    return str(v) if type(v) is Decimal else _encode_any(v)
+
+
+def _encode_float(v: Any) -> str:
+    return repr(v) if type(v) is float else _encode_any(v)
+
+
+def _encode_bool(v: Any) -> str:
+    return ("t" if v else "f") if type(v) is bool else _encode_any(v)
+
+
+def _encode_datetime(v: Any) -> str:
+    return '"' + v.isoformat() + '"' if type(v) is datetime.datetime else _encode_any(v)
+
+
+def _encode_json(v: Any) -> str:
+    return _quoted(dumps(v))
 
 
 @functools.cache
-def _is_json(table: Table, column: str) -> bool:
-    from sqlalchemy import JSON
+def _encoder(table: Table, column: str) -> Any:
+    """The value → array element encoder of a column, chosen once from its SQLAlchemy type."""
+    from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, Numeric, String
 
-    return isinstance(table.c[column].type, JSON)
+    col_type = table.c[column].type
+    for sa_type, encode in (
+        (JSON, _encode_json),
+        (String, _encode_str),
+        (Boolean, _encode_bool),
+        (Integer, _encode_int),
+        (Float, _encode_float),
+        (Numeric, _encode_decimal),
+        (DateTime, _encode_datetime),
+    ):
+        if isinstance(col_type, sa_type):
+            return encode
+    return _encode_any
 
 
 @functools.lru_cache(maxsize=256)
