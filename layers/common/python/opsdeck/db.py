@@ -229,7 +229,7 @@ class UpsertResult:
     #: rows not written: the version guard kept the stored row, ``DO NOTHING`` found one,
     #: or a newer row with the same key was in the same batch
     skipped: int
-    #: one row per written row: ``inserted`` (bool) then the ``returning`` columns
+    #: with ``returning``: one row per written row, ``inserted`` (bool) then those columns
     rows: list[Any]
 
     @property
@@ -267,6 +267,9 @@ def bulk_upsert(
     unique = _collapse(rows, key_t, ver_t)
     stmt = _upsert_statement(table, cols, key_t, upd_t, ver_t, do_nothing, tuple(returning))
     params = {f"p{i}": _column_values(table, c, unique) for i, c in enumerate(cols)}
+    if not returning:  # counts only: aggregated in the server, one row back instead of one per row
+        inserted, written = conn.execute(stmt, params).one()
+        return UpsertResult(inserted, written - inserted, len(rows) - written, [])
     result = conn.execute(stmt, params).all()
     inserted = sum(1 for r in result if r[0])
     return UpsertResult(inserted, len(result) - inserted, len(rows) - len(result), result)
@@ -410,4 +413,8 @@ def _upsert_statement(
             incoming = ", ".join(f"EXCLUDED.{q(c)}" for c in version)
             sql.append(f"WHERE ROW({stored}) < ROW({incoming})")
     sql.append("RETURNING (xmax = 0) AS inserted" + "".join(f", stored.{q(c)}" for c in returning))
+    if not returning:
+        body = "\n".join(sql)
+        counts = "SELECT count(*) FILTER (WHERE inserted), count(*) FROM written"
+        return text(f"WITH written AS ({body})\n{counts}")
     return text("\n".join(sql))
