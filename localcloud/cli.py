@@ -49,6 +49,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--function", action="append", metavar="NAME", help="emulate only these functions (repeatable)"
     )
     up.add_argument("--quiet", action="store_true", help="do not print one line per invocation")
+    up.add_argument(
+        "--metrics", action="store_true", help="print the functions' EMF metrics (CloudWatch's input) too"
+    )
     up.add_argument("--root", default=DEFAULT_ROOT, help=root_help)
     up.set_defaults(run=local_up)
 
@@ -221,6 +224,8 @@ def local_up(args: argparse.Namespace) -> int:
     if running:
         raise CommandError(f"a local cloud is already running (pid {running['pid']}, {running.get('http')})")
     began = time.perf_counter()
+    if not args.metrics:  # one journal line per invocation says what happened; EMF is for CloudWatch
+        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     cloud = LocalCloud(
         root=root,
         http=True,
@@ -271,7 +276,7 @@ def _banner(cloud: Any, seconds: float) -> str:
         f"aws --region us-east-1 --endpoint-url {cloud.aws_url} sqs list-queues",
         f"  PostgreSQL   {database}",
         f"  Redis        {redis}",
-        '  Token        eval "$(opsdeck local env)" && opsdeck token --role ADMIN',
+        "  Token        opsdeck token --role ADMIN_READ      (the local dev issuer; any shell)",
         f"  Journal      {cloud.journal_file}      (opsdeck local log -f)",
         "  Functions    " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())),
     ]

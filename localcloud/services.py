@@ -6,7 +6,7 @@
 * Redis: ``REDIS_URL`` if given, else ``fakeredis://`` (one in-process fake shared by every
   function of the process, see ``opsdeck.cache``).
 * ``<root>/jwt-secret``: the HS256 secret of the local dev issuer, generated once (0600),
-  so tokens minted in another shell (``opsdeck token`` after ``eval "$(opsdeck local env)"``)
+  so tokens minted in another shell (``opsdeck token``, which reads this file)
   verify here.
 * ``<root>/local.json``: where a running ``opsdeck local up`` listens and the environment
   it gives functions (0600; it holds the JWT secret); the CLI's other commands find the

@@ -177,3 +177,35 @@ def test_failures_are_logged_and_successes_stay_quiet_at_info(handler):
     access = [entry for entry in access if entry.get("message") == "request"]
     assert [(e["status"], e["request_id"]) for e in access] == [(404, "loud-1")]
     assert access[0]["path"] == "/t/things/0" and access[0]["level"] == "INFO"
+
+
+def test_logs_and_metrics_name_the_invoking_functions_capability():
+    """Several functions in one process (the local cloud): each invocation is labelled with its own."""
+    import io
+    import logging
+
+    from opsdeck.observability import entry, logger, metric, metrics
+
+    @entry("manual")
+    def work(event, context):
+        logger.warning("working")
+        metric("Worked")
+        return metrics.service
+
+    buffer = io.StringIO()
+    capture = logging.StreamHandler(buffer)
+    capture.setFormatter(logger.registered_formatter)
+    logging.getLogger(logger.name).addHandler(capture)
+    try:
+        with env(POWERTOOLS_SERVICE_NAME="backoffice", POWERTOOLS_METRICS_DISABLED="true"):
+            first = work({}, LambdaContext("backoffice-consumer"))
+        with env(POWERTOOLS_SERVICE_NAME="marketplace", POWERTOOLS_METRICS_DISABLED="true"):
+            second = work({}, LambdaContext("marketplace-orders-sync"))
+    finally:
+        logging.getLogger(logger.name).removeHandler(capture)
+    lines = [json.loads(line) for line in buffer.getvalue().splitlines()]
+    assert (first, second) == ("backoffice", "marketplace")
+    assert [(entry["service"], entry["function_name"]) for entry in lines] == [
+        ("backoffice", "backoffice-consumer"),
+        ("marketplace", "marketplace-orders-sync"),
+    ]

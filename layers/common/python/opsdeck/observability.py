@@ -58,7 +58,17 @@ def entry(kind: Literal["http", "schedule", "queue", "deploy", "manual"]) -> Cal
     """Decorate a Lambda handler of trigger ``kind``."""
 
     def decorate(handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
-        wrapped: Callable[[Any, Any], Any] = handler
+        @functools.wraps(handler)
+        def with_service(event: Any, context: Any) -> Any:
+            # One function per process on AWS; the local cloud runs many in one process, so the
+            # capability is read per invocation rather than fixed when this module was imported.
+            service = os.environ.get("POWERTOOLS_SERVICE_NAME")
+            if service:
+                logger.thread_safe_append_keys(service=service)
+                metrics.service = service
+            return handler(event, context)
+
+        wrapped: Callable[[Any, Any], Any] = with_service
         if tracing_enabled():
             wrapped = tracer().capture_lambda_handler(wrapped, capture_response=False)
         wrapped = logger.inject_lambda_context(
