@@ -21,16 +21,14 @@ Environment: a throwaway database from ``bench.support.database()``.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import random
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
 
-from bench.support import database, percentiles
+from bench.support import database, percentiles, quiet_stdout
 
 JWT = {
     "JWT_ISSUER": "opsdeck-bench",
@@ -38,23 +36,6 @@ JWT = {
     "JWT_ALGORITHMS": "HS256",
     "JWT_HS256_SECRET": "bench-secret-bench-secret-bench-secret-0123",
 }
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """Functions log and emit EMF metrics on stdout; keep the bench's JSON lines clean (fd level,
-    so loggers holding the original ``sys.stdout`` are silenced too)."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    try:
-        yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(devnull)
 
 
 def _int_env(name: str, default: int) -> int:
@@ -117,7 +98,7 @@ def _run_consumer(events: list[dict]) -> float:
 
     context = LambdaContext("backoffice-consumer", 60)
     started = time.perf_counter()
-    with _quiet():
+    with quiet_stdout():
         for event in events:
             result = consumer.handler(event, context)
             assert result["batchItemFailures"] == [], result
@@ -334,7 +315,7 @@ def _freshness_run(local_cloud: Any, functions: tuple, label: str, samples_n: in
     trigger = functions[0].trigger
     samples = []
     backlog = _stream(_int_env("BENCH_BACKOFFICE_BACKLOG", 5000), seed=3)
-    with tempfile.TemporaryDirectory() as root, _quiet():
+    with tempfile.TemporaryDirectory() as root, quiet_stdout():
         cloud = local_cloud(
             root=root, database_url=os.environ["DATABASE_URL"], redis_url="fakeredis://", catalog=functions
         )

@@ -19,7 +19,6 @@ level so the JSON lines stay clean.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
 import statistics
@@ -32,7 +31,7 @@ import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
-from bench.support import LAYER, ROOT, database, percentiles
+from bench.support import LAYER, ROOT, database, percentiles, quiet_stdout
 
 _SEEN: dict[str, threading.Event] = {}
 _COUNT = {"records": 0}
@@ -57,20 +56,6 @@ def _int_env(name: str, default: int) -> int:
 
 def _ms(samples: list[float], points: tuple[int, ...] = (50, 95, 99)) -> dict[str, float]:
     return {k.replace("_us", "_ms"): round(v / 1000, 3) for k, v in percentiles(samples, points).items()}
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    sys.stdout.flush()
-    saved, devnull = os.dup(1), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    try:
-        yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(devnull)
 
 
 def _free_port() -> int:
@@ -133,7 +118,7 @@ def http_round_trip(database_url: str) -> Iterator[dict]:
 
     n = _int_env("BENCH_LOCAL_REQUESTS", 1000)
     results: dict[str, list[float]] = {}
-    with tempfile.TemporaryDirectory() as root, _quiet():
+    with tempfile.TemporaryDirectory() as root, quiet_stdout():
         cloud = LocalCloud(
             root=root,
             database_url=database_url,
@@ -193,7 +178,7 @@ def queue_latency() -> Iterator[dict]:
     n = _int_env("BENCH_LOCAL_MESSAGES", 500)
     with (
         tempfile.TemporaryDirectory() as root,
-        _quiet(),
+        quiet_stdout(),
         LocalCloud(root=root, catalog=_bench_catalog()) as cloud,
     ):
         sqs = boto3.session.Session().client("sqs", endpoint_url=cloud.aws_url, region_name="us-east-1")
@@ -234,7 +219,7 @@ def poller_throughput() -> Iterator[dict]:
     n = _int_env("BENCH_LOCAL_BACKLOG", 20_000)
     with (
         tempfile.TemporaryDirectory() as root,
-        _quiet(),
+        quiet_stdout(),
         LocalCloud(root=root, catalog=_bench_catalog()) as cloud,
     ):
         [mapping] = cloud.mappings

@@ -17,6 +17,22 @@ ROOT = Path(__file__).resolve().parent.parent
 LAYER = ROOT / "layers/common/python"
 
 
+@contextlib.contextmanager
+def quiet_stdout() -> Iterator[None]:
+    """Silence file descriptor 1 while functions run: their logs and EMF metrics would mix with the
+    bench's JSON lines (fd level, so loggers holding the original ``sys.stdout`` go quiet too)."""
+    sys.stdout.flush()
+    saved, devnull = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
 def percentiles(samples_s: Sequence[float], points: Sequence[int] = (50, 95, 99)) -> dict[str, float]:
     """``{"p50_us": …}`` from samples in seconds."""
     ordered = sorted(samples_s)
