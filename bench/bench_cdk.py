@@ -6,9 +6,15 @@
   cache (the first run also pays pip: a package registry must be reachable then).
 * ``resources``: CloudFormation resources in the template (limit 500).
 * Sizes, unzipped as Lambda counts them (limit 250 MB for function + layers; target here:
-  layer + largest function < 50 MB) and zipped as uploaded: the default layer (bytecode, no
-  boto3), and the variants ``layerBytecode=false`` and ``layerBoto3=true`` for the trade-offs
+  layer + largest function < 50 MB) and zipped as uploaded: the default layer (third-party
+  packages as sourceless bytecode, no boto3) and what it is made of, and the variants
+  ``layerBytecode=pycache``, ``layerBytecode=none`` and ``layerBoto3=true`` for the trade-offs
   documented in infra_cdk/bundling.py.
+* ``handler_import_ms``: ``import <handler module>`` in a fresh Lambda-like process (read-only:
+  nothing compiled is kept), median of 7 per ``layerBytecode`` mode, the modes taking turns.
+  Lambda runs the arm64 layer; this measures the same dependency set built for this machine
+  by the same code path (``infra_cdk.layer_check``), so compare the modes, not the absolute
+  figures with Lambda's.
 """
 
 from __future__ import annotations
@@ -62,9 +68,15 @@ def _zipped(root: Path) -> int:
         return handle.tell()
 
 
+#: the functions whose handler imports are measured, and the ``layerBytecode`` modes compared
+IMPORT_FUNCTIONS = ("ops-api", "backoffice-api", "backoffice-consumer")
+IMPORT_MODES = ("none", "pycache", "sourceless")
+IMPORT_RUNS = 7
+
+
 def run() -> Iterator[dict]:
     sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "common" / "python")]
-    from infra_cdk import bundling
+    from infra_cdk import bundling, layer_check
 
     elapsed, template = _synth("bundle=false")
     yield {"metric": "synth_s", "value": round(elapsed, 2), "unit": "s", "bundle": False}
@@ -92,10 +104,51 @@ def run() -> Iterator[dict]:
         "target": "< 50",
         "lambda_limit": 250,
     }
-    for variant, options in (("no_bytecode", {"bytecode": False}), ("with_boto3", {"include_boto3": True})):
+    yield {"metric": "layer_content_mb", "value": layer_check.layer_files(layer.path), "unit": "MB"}
+    for variant, options in (
+        ("pycache", {"bytecode": "pycache"}),
+        ("no_bytecode", {"bytecode": "none"}),
+        ("with_boto3", {"include_boto3": True}),
+    ):
         try:
-            size = bundling.tree_size(bundling.build_layer(**options).path)
+            path = bundling.build_layer(**options).path
         except RuntimeError as exc:
             yield {"metric": f"layer_{variant}_unzipped_mb", "value": None, "unit": "MB", "error": str(exc)}
             continue
-        yield {"metric": f"layer_{variant}_unzipped_mb", "value": round(size / MB, 1), "unit": "MB"}
+        yield {
+            "metric": f"layer_{variant}_unzipped_mb",
+            "value": round(bundling.tree_size(path) / MB, 1),
+            "unit": "MB",
+            "zipped_mb": round(_zipped(path) / MB, 1),
+        }
+    yield from _import_times()
+
+
+def _import_times() -> Iterator[dict]:
+    from functions import catalog
+    from infra_cdk import bundling, layer_check
+
+    if not bundling.bytecode_supported():
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-cdk-runtime-") as tmp:
+        runtime = layer_check.runtime_stand_in(Path(tmp) / "runtime")
+        try:
+            envs = {mode: layer_check.variant(mode, runtime)[1] for mode in IMPORT_MODES}
+        except RuntimeError as exc:
+            yield {"metric": "handler_import_ms", "value": None, "unit": "ms", "error": str(exc)}
+            return
+        for name in IMPORT_FUNCTIONS:
+            function = catalog.by_name()[name]
+            own = function.runtime_environment("bench")
+            medians = layer_check.import_ms(
+                function.module, {mode: {**env, **own} for mode, env in envs.items()}, runs=IMPORT_RUNS
+            )
+            yield {
+                "metric": "handler_import_ms",
+                "module": function.module,
+                "value": medians["sourceless"],
+                "unit": "ms",
+                **{f"{mode}_ms": medians[mode] for mode in IMPORT_MODES},
+                "runs": IMPORT_RUNS,
+                "architecture": layer_check.machine(),
+            }

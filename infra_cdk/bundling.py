@@ -9,11 +9,17 @@
   and their whole dependency closure are pinned to the versions installed in the synthesizing
   environment (what the tests ran against), through a pip constraints file.
   - boto3/botocore/s3transfer are left out by default: the python3.12 runtime ships them, and
-    they are ~24 MB of the layer's unzipped size (context ``layerBoto3=true`` bundles them).
-  - Bytecode: every module is compiled to ``unchecked-hash`` .pyc files. CDK zips assets with a
-    fixed 1980 timestamp, so timestamp-checked .pyc would be stale on Lambda and recompiled on
-    every cold start (measured: ~1.7 s of import time for FastAPI + pydantic + SQLAlchemy +
-    Alembic + Powertools). Costs ~24 MB unzipped; ``layerBytecode=false`` ships sources only.
+    they are ~22 MB of the layer's unzipped size (context ``layerBoto3=true`` bundles them).
+  - Bytecode (context ``layerBytecode``), because /opt is read-only on Lambda: whatever is not
+    shipped compiled is compiled again on every cold start (about twice the import time).
+    ``sourceless`` (default): the third-party packages are shipped as bytecode only, one
+    legacy-location ``module.pyc`` where ``module.py`` was (Python's ``SourcelessFileLoader``
+    imports it; ``compileall -b``), their sources deleted — the layer is smaller than with
+    sources alone. Exceptions, with the reason, in ``KEEP_SOURCE``. ``opsdeck/`` (and the
+    function code) keep their sources for readable tracebacks, with ``unchecked-hash`` .pyc in
+    ``__pycache__``: CDK zips assets with a fixed 1980 timestamp, so timestamp-checked .pyc
+    would be stale on Lambda. ``pycache``: every module keeps its source plus such a .pyc
+    (+23 MB: above the 50 MB target). ``none``: sources only.
   - Debug sections of native extensions are stripped when ``llvm-strip`` or
     ``aarch64-linux-gnu-strip`` exists (SQLAlchemy's Cython modules: -8 MB).
 * Built trees are cached under ``build/`` by a key over every input (requirements, options,
@@ -54,12 +60,34 @@ EXCLUDED_DIRS = frozenset({"__pycache__", "tests", "simulator", "demo", ".pytest
 EXCLUDED_SUFFIXES = (".pyc", ".pyo", ".swp")
 
 PYTHON_VERSION = "3.12"
-PLATFORMS = ("manylinux2014_aarch64", "manylinux_2_28_aarch64", "manylinux_2_34_aarch64")
+#: Wheel platforms per architecture. Lambda runs arm64 (aarch64); an x86_64 build is the same
+#: layer for this kind of machine, to import and time it off-Lambda (``infra_cdk.layer_check``).
+PLATFORMS_BY_ARCHITECTURE = {
+    "aarch64": ("manylinux2014_aarch64", "manylinux_2_28_aarch64", "manylinux_2_34_aarch64"),
+    "x86_64": ("manylinux2014_x86_64", "manylinux_2_28_x86_64", "manylinux_2_34_x86_64"),
+}
+ARCHITECTURE = "aarch64"
+PLATFORMS = PLATFORMS_BY_ARCHITECTURE[ARCHITECTURE]
+#: Where Lambda mounts the layer's ``python/`` directory: file names in sourceless bytecode.
+LAYER_MOUNT = "/opt/python"
 #: Provided by the Lambda python3.12 runtime; bundled only with ``layerBoto3=true``.
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")
 #: Bump to invalidate every cached build after changing how builds are made.
-BUILD_FORMAT = 3
+BUILD_FORMAT = 4
 _KEEP_CACHED = 4
+
+#: ``layerBytecode`` values; see the module docstring.
+BYTECODE_MODES = ("sourceless", "pycache", "none")
+#: Third-party files a sourceless layer keeps as source (+ ``__pycache__`` bytecode), and why.
+#: A key ending in "/" covers a directory. Found by reading every use of inspect.getsource*/
+#: linecache/``__file__`` in the dependencies; the layer smoke test
+#: (``OPSDECK_LAYER_SMOKE=1 pytest tests/infra/test_layer_smoke.py``) catches behaviour changes.
+KEEP_SOURCE = {
+    "anyio/__init__.py": "anyio's lazy importer parses its own __init__ source (inspect.getsource) "
+    "for the names to load lazily; without it anyio imports every submodule eagerly",
+    "anyio/abc/__init__.py": "the same lazy importer",
+    "alembic/templates/": "project templates that `alembic init` copies: data, not modules",
+}
 
 
 # ----------------------------------------------------------------- requirements
@@ -80,20 +108,27 @@ def runtime_requirements(
     return [r for r in dependencies if include_boto3 or _distribution_name(r) not in RUNTIME_PROVIDED]
 
 
+def lambda_markers(architecture: str = ARCHITECTURE) -> dict[str, str]:
+    """PEP 508 marker environment of Lambda's python3.12 runtime on ``architecture``."""
+    return {
+        "python_version": PYTHON_VERSION,
+        "python_full_version": PYTHON_VERSION + ".0",
+        "implementation_name": "cpython",
+        "platform_python_implementation": "CPython",
+        "sys_platform": "linux",
+        "platform_system": "Linux",
+        "platform_machine": architecture,
+        "os_name": "posix",
+    }
+
+
 #: PEP 508 marker environment of Lambda's python3.12 arm64 runtime.
-LAMBDA_MARKERS = {
-    "python_version": PYTHON_VERSION,
-    "python_full_version": PYTHON_VERSION + ".0",
-    "implementation_name": "cpython",
-    "platform_python_implementation": "CPython",
-    "sys_platform": "linux",
-    "platform_system": "Linux",
-    "platform_machine": "aarch64",
-    "os_name": "posix",
-}
+LAMBDA_MARKERS = lambda_markers()
 
 
-def pinned_constraints(requirements: Iterable[str], *, include_boto3: bool = False) -> list[str]:
+def pinned_constraints(
+    requirements: Iterable[str], *, include_boto3: bool = False, architecture: str = ARCHITECTURE
+) -> list[str]:
     """Constraints pinning the layer to the versions this environment has installed.
 
     Walks the dependency closure of ``requirements`` (markers evaluated for Lambda) through the
@@ -106,12 +141,13 @@ def pinned_constraints(requirements: Iterable[str], *, include_boto3: bool = Fal
         from packaging.requirements import Requirement
     except ImportError:  # pragma: no cover - packaging comes with pip and pytest
         return []
+    markers = lambda_markers(architecture)
     pins: dict[str, str] = {}
     extra_lines: list[str] = []
     pending = [(Requirement(r), "") for r in requirements]
     while pending:
         requirement, extra = pending.pop()
-        if requirement.marker and not requirement.marker.evaluate({**LAMBDA_MARKERS, "extra": extra}):
+        if requirement.marker and not requirement.marker.evaluate({**markers, "extra": extra}):
             continue
         name = _distribution_name(requirement.name)
         if not include_boto3 and name in RUNTIME_PROVIDED:
@@ -132,8 +168,7 @@ def pinned_constraints(requirements: Iterable[str], *, include_boto3: bool = Fal
             extra_lines = [
                 str(Requirement(r)).split(";")[0].strip()
                 for r in metadata.requires("botocore") or []
-                if not Requirement(r).marker
-                or Requirement(r).marker.evaluate({**LAMBDA_MARKERS, "extra": ""})
+                if not Requirement(r).marker or Requirement(r).marker.evaluate({**markers, "extra": ""})
             ]
         except metadata.PackageNotFoundError:
             extra_lines = []
@@ -141,8 +176,14 @@ def pinned_constraints(requirements: Iterable[str], *, include_boto3: bool = Fal
     return sorted(f"{name}=={version}" for name, version in versions.items()) + sorted(extra_lines)
 
 
-def pip_command(target: Path, requirements: Iterable[str], constraints: Path | None = None) -> list[str]:
-    """pip, installing wheels for Lambda (arm64, CPython 3.12) into ``target``."""
+def pip_command(
+    target: Path,
+    requirements: Iterable[str],
+    constraints: Path | None = None,
+    *,
+    architecture: str = ARCHITECTURE,
+) -> list[str]:
+    """pip, installing wheels for Lambda (arm64 unless told, CPython 3.12) into ``target``."""
     command = [
         sys.executable,
         "-m",
@@ -160,7 +201,7 @@ def pip_command(target: Path, requirements: Iterable[str], constraints: Path | N
         "--target",
         str(target),
     ]
-    for platform_tag in PLATFORMS:
+    for platform_tag in PLATFORMS_BY_ARCHITECTURE[architecture]:
         command += ["--platform", platform_tag]
     if constraints is not None:
         command += ["--constraint", str(constraints)]
@@ -206,13 +247,26 @@ def migrations_hash() -> str:
     return tree_hash(ROOT / "migrations")[:32]
 
 
-def compile_tree(root: Path) -> None:
-    """.pyc for every module, valid without source timestamps (``unchecked-hash``).
+def bytecode_supported() -> bool:
+    """Bytecode is only built by Lambda's Python (3.12): other versions write .pyc Lambda can't read."""
+    return sys.version_info[:2] == tuple(int(p) for p in PYTHON_VERSION.split("."))
 
-    Only when the synthesizing interpreter is Lambda's (3.12): other versions write .pyc files
-    Lambda would never read.
-    """
-    if sys.version_info[:2] != tuple(int(p) for p in PYTHON_VERSION.split(".")):
+
+def bytecode_mode(value: bool | str) -> str:
+    """``sourceless``, ``pycache`` or ``none`` from a mode or a boolean (true = the default)."""
+    if value is True:
+        return "sourceless"
+    if value is False:
+        return "none"
+    if value not in BYTECODE_MODES:
+        raise ValueError(f"bytecode mode {value!r}: one of {', '.join(BYTECODE_MODES)}")
+    return value
+
+
+def compile_tree(root: Path) -> None:
+    """.pyc in ``__pycache__`` for every module with a source, valid without source timestamps
+    (``unchecked-hash``). Only with Lambda's Python (``bytecode_supported``)."""
+    if not bytecode_supported():
         return
     compileall.compile_dir(
         str(root),
@@ -220,6 +274,44 @@ def compile_tree(root: Path) -> None:
         force=True,
         invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
     )
+
+
+def _kept(relative: str, keep: Iterable[str]) -> bool:
+    return any(relative == k or (k.endswith("/") and relative.startswith(k)) for k in keep)
+
+
+def make_sourceless(root: Path, *, keep: Iterable[str] = KEEP_SOURCE, mount: str = LAYER_MOUNT) -> int:
+    """Replace every module under ``root`` by its bytecode at the legacy location (``module.py`` →
+    ``module.pyc``, as ``compileall -b`` does), except the ``keep`` paths (relative, "/" = a
+    directory); returns the number of modules converted.
+
+    The bytecode records ``<mount>/<relative path>.py`` as its file name, so tracebacks on Lambda
+    name the real package and line (without the source line). ``__pycache__`` directories are
+    removed. A file that does not compile (not a Python 3.12 module) keeps its source.
+    """
+    if not bytecode_supported():
+        raise RuntimeError(f"sourceless bytecode needs Python {PYTHON_VERSION}, not {sys.version}")
+    keep = tuple(keep)
+    for cache in list(root.rglob("__pycache__")):
+        shutil.rmtree(cache, ignore_errors=True)
+    converted = 0
+    for source in sorted(root.rglob("*.py")):
+        relative = source.relative_to(root).as_posix()
+        if _kept(relative, keep) or not source.is_file():
+            continue
+        try:
+            py_compile.compile(
+                str(source),
+                cfile=str(source.with_suffix(".pyc")),
+                dfile=f"{mount}/{relative}",
+                doraise=True,
+                invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+            )
+        except py_compile.PyCompileError:
+            continue
+        source.unlink()
+        converted += 1
+    return converted
 
 
 def strip_tool() -> str | None:
@@ -287,7 +379,8 @@ class Asset:
 
 
 def function_code(*, bytecode: bool = False) -> Asset:
-    """The function code asset: ``functions/`` + ``migrations/``, staged under ``build/``."""
+    """The function code asset: ``functions/`` + ``migrations/``, staged under ``build/``; with
+    ``bytecode``, ``functions/`` also gets ``__pycache__`` .pyc (sources stay: our tracebacks)."""
     files = [f for source in FUNCTION_SOURCES for f in source_files(ROOT / source, ROOT)]
     key = hashlib.sha256(
         json.dumps([BUILD_FORMAT, bytecode, sys.version_info[:2]]).encode() + tree_hash(ROOT, files).encode()
@@ -315,9 +408,18 @@ def layer_placeholder() -> Asset:
     return Asset(LAYER_SOURCE, "placeholder-" + tree_hash(LAYER_SOURCE, files)[:24])
 
 
-def build_layer(*, include_boto3: bool = False, bytecode: bool = True) -> Asset:
-    """The layer tree ``python/…`` (dependencies + opsdeck), built once per distinct input."""
-    deps = _dependencies(include_boto3=include_boto3, bytecode=bytecode)
+def build_layer(
+    *, include_boto3: bool = False, bytecode: bool | str = "sourceless", architecture: str = ARCHITECTURE
+) -> Asset:
+    """The layer tree ``python/…`` (dependencies + opsdeck), built once per distinct input.
+
+    ``bytecode``: a ``BYTECODE_MODES`` value (``True`` = ``sourceless``, ``False`` = ``none``);
+    it applies to the dependencies, ``opsdeck/`` always keeps its sources (+ ``__pycache__``
+    unless ``none``). ``architecture``: ``aarch64`` deploys; ``x86_64`` is the same layer built
+    for this kind of machine (to check it off-Lambda), through exactly the same steps.
+    """
+    mode = bytecode_mode(bytecode)
+    deps = _dependencies(include_boto3=include_boto3, bytecode=mode, architecture=architecture)
     opsdeck_files = list(source_files(OPSDECK_SOURCE, OPSDECK_SOURCE))
     key = hashlib.sha256((deps.key + tree_hash(OPSDECK_SOURCE, opsdeck_files)).encode()).hexdigest()[:24]
     final = BUILD / f"layer-{key}"
@@ -328,7 +430,7 @@ def build_layer(*, include_boto3: bool = False, bytecode: bool = True) -> Asset:
         for relative in opsdeck_files:
             (target / relative).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(OPSDECK_SOURCE / relative, target / relative)
-        if bytecode:
+        if mode != "none":
             compile_tree(target)
         _publish(tmp, final)
         _prune("layer", final)
@@ -343,16 +445,19 @@ def _link_or_copy(src: str, dst: str) -> None:
         shutil.copy2(src, dst)
 
 
-def _dependencies(*, include_boto3: bool, bytecode: bool) -> Asset:
+def _dependencies(*, include_boto3: bool, bytecode: str, architecture: str) -> Asset:
     requirements = runtime_requirements(include_boto3=include_boto3)
-    constraints = pinned_constraints(requirements, include_boto3=include_boto3)
+    constraints = pinned_constraints(requirements, include_boto3=include_boto3, architecture=architecture)
+    if not bytecode_supported():
+        bytecode = "none"
     recipe = {
         "format": BUILD_FORMAT,
         "requirements": requirements,
         "constraints": constraints,
-        "platforms": PLATFORMS,
+        "platforms": PLATFORMS_BY_ARCHITECTURE[architecture],
         "python": PYTHON_VERSION,
-        "bytecode": bytecode and sys.version_info[:2] == (3, 12),
+        "bytecode": bytecode,
+        "keep_source": sorted(KEEP_SOURCE) if bytecode == "sourceless" else [],
         "strip": strip_tool() is not None,
     }
     key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:24]
@@ -365,7 +470,9 @@ def _dependencies(*, include_boto3: bool, bytecode: bool) -> Asset:
     constraints_file = tmp / "constraints.txt"
     constraints_file.write_text("".join(line + "\n" for line in constraints))
     try:
-        subprocess.run(pip_command(target, requirements, constraints_file), check=True)  # noqa: S603 - our pip
+        subprocess.run(  # noqa: S603 - our pip
+            pip_command(target, requirements, constraints_file, architecture=architecture), check=True
+        )
     except subprocess.CalledProcessError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         raise RuntimeError(
@@ -383,8 +490,10 @@ def _dependencies(*, include_boto3: bool, bytecode: bool) -> Asset:
     for cache in list(target.rglob("__pycache__")):
         shutil.rmtree(cache, ignore_errors=True)
     strip_native(target)
-    if bytecode:
-        compile_tree(target)
+    if bytecode == "sourceless":
+        make_sourceless(target)
+    if bytecode != "none":
+        compile_tree(target)  # sourceless: only the KEEP_SOURCE modules still have a source
     _publish(tmp, final)
     _prune("pydeps", final)
     return Asset(final, key)

@@ -80,7 +80,8 @@ class DeployConfig:
     # assets
     bundle: bool = True
     layer_boto3: bool = False
-    layer_bytecode: bool = True
+    #: "sourceless" (third-party bytecode only), "pycache" (sources + bytecode) or "none"
+    layer_bytecode: Literal["sourceless", "pycache", "none"] = "sourceless"
     # network
     egress: Literal["nat", "endpoints"] = "nat"
     max_azs: int = 2
@@ -170,7 +171,7 @@ class DeployConfig:
             region=_text(get, "region", "") or None,
             bundle=_bool(get, "bundle", True),
             layer_boto3=_bool(get, "layerBoto3", False),
-            layer_bytecode=_bool(get, "layerBytecode", True),
+            layer_bytecode=_bytecode(get, "layerBytecode"),
             egress=egress,
             max_azs=max_azs,
             nat_gateways=_int(get, "natGateways", max_azs if prod else 1, low=0, high=max_azs),
@@ -241,6 +242,20 @@ def _bool(get: Callable[[str], Any], key: str, default: bool) -> bool:
     if text in ("false", "0", "no", "off"):
         return False
     raise ConfigError(f"context {key}={value!r}: use true or false")
+
+
+def _bytecode(get: Callable[[str], Any], key: str) -> Literal["sourceless", "pycache", "none"]:
+    """``sourceless`` (also ``true``, the default), ``pycache`` or ``none`` (also ``false``)."""
+    value = get(key)
+    text = "sourceless" if value is None else str(value).strip().lower()
+    if text in ("sourceless", "pycache", "none"):
+        return text  # type: ignore[return-value]
+    try:
+        return "sourceless" if _bool(get, key, True) else "none"
+    except ConfigError:
+        raise ConfigError(
+            f"context {key}={value!r}: use sourceless (or true), pycache, or none (or false)"
+        ) from None
 
 
 def _int(

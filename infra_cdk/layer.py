@@ -1,13 +1,16 @@
 """The one shared Lambda layer: ``opsdeck`` + the runtime dependencies of pyproject.toml.
 
-Built by ``bundling.build_layer`` (pip for manylinux aarch64 / CPython 3.12, no Docker), or —
-with context ``bundle=false`` — a placeholder holding only the ``opsdeck`` sources, so that tests
-and template reviews synthesize in seconds without a package registry.
+Built by ``bundling.build_layer`` (pip for manylinux aarch64 / CPython 3.12, no Docker; by
+default the dependencies as bytecode only, ``layerBytecode``), or — with context
+``bundle=false`` — a placeholder holding only the ``opsdeck`` sources, so that tests and
+template reviews synthesize in seconds without a package registry.
 """
 
 from __future__ import annotations
 
-from aws_cdk import AssetHashType
+import sys
+
+from aws_cdk import Annotations, AssetHashType
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
@@ -26,6 +29,13 @@ class Layer(Construct):
                 include_boto3=config.layer_boto3, bytecode=config.layer_bytecode
             )
             description = "opsdeck shared runtime: opsdeck + dependencies (pyproject.toml)"
+            if config.layer_bytecode != "none" and not bundling.bytecode_supported():
+                Annotations.of(self).add_warning_v2(
+                    "opsdeck:LayerWithoutBytecode",
+                    f"synthesized with Python {sys.version_info[0]}.{sys.version_info[1]}, not "
+                    f"{bundling.PYTHON_VERSION}: the layer ships sources only (slower cold starts); "
+                    f"synthesize with Python {bundling.PYTHON_VERSION} for bytecode",
+                )
         else:
             self.asset = bundling.layer_placeholder()
             description = (

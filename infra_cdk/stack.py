@@ -68,7 +68,7 @@ class OpsdeckStack(Stack):
         self.data = Data(self, "Data", config=config, names=names, network=self.network)
         self.secrets = CatalogSecrets(self, "Secrets", functions=functions, config=config, names=names)
         self.layer = Layer(self, "Layer", config=config)
-        self.code_asset = bundling.function_code(bytecode=config.bundle and config.layer_bytecode)
+        self.code_asset = bundling.function_code(bytecode=config.bundle and config.layer_bytecode != "none")
         code = lambda_.Code.from_asset(
             str(self.code_asset.path), asset_hash=self.code_asset.key, asset_hash_type=AssetHashType.CUSTOM
         )

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.machinery
+import importlib.util
 import sys
 import tomllib
 from importlib import metadata
+
+import pytest
 
 from infra_cdk import bundling
 
@@ -95,6 +100,7 @@ def test_pip_targets_lambda_arm64_python_312_wheels_only(tmp_path):
     assert "--only-binary=:all:" in command
     assert "--python-version 3.12" in joined and "--implementation cp" in joined
     assert "--platform manylinux2014_aarch64" in joined and "--platform manylinux_2_28_aarch64" in joined
+    assert "x86_64" not in joined
     assert command[-1] == "fastapi==1.0"
     assert f"--target {tmp_path}" in joined
     assert f"--constraint {tmp_path / 'constraints.txt'}" in joined
@@ -104,3 +110,91 @@ def test_placeholder_layer_holds_the_opsdeck_package():
     asset = bundling.layer_placeholder()
     assert (asset.path / "python" / "opsdeck" / "__init__.py").is_file()
     assert asset.key.startswith("placeholder-")
+
+
+def test_the_x86_64_equivalent_differs_only_in_platform_tags(tmp_path):
+    arm = bundling.pip_command(tmp_path, ["fastapi==1.0"])
+    x86 = bundling.pip_command(tmp_path, ["fastapi==1.0"], architecture="x86_64")
+    assert [a.replace("aarch64", "x86_64") for a in arm] == x86
+    assert bundling.lambda_markers("x86_64")["platform_machine"] == "x86_64"
+    assert bundling.LAMBDA_MARKERS["platform_machine"] == "aarch64"
+
+
+@pytest.mark.parametrize(
+    ("value", "mode"), [(True, "sourceless"), (False, "none"), ("pycache", "pycache"), ("none", "none")]
+)
+def test_bytecode_modes(value, mode):
+    assert bundling.bytecode_mode(value) == mode
+
+
+def test_bytecode_mode_rejects_unknown_values():
+    with pytest.raises(ValueError, match="bytecode mode"):
+        bundling.bytecode_mode("sometimes")
+
+
+@pytest.mark.skipif(not bundling.bytecode_supported(), reason="bytecode is only built by Python 3.12")
+def test_sourceless_tree_imports_from_legacy_pyc_keeps_listed_sources(tmp_path, monkeypatch):
+    root = tmp_path / "python"
+    files = {
+        "smokepkg/__init__.py": "from .mod import answer\n",
+        "smokepkg/mod.py": "def answer():\n    return 42\n",
+        "smokepkg/__pycache__/mod.cpython-312.pyc": "stale",
+        "smokepkg/reads_itself.py": "import inspect, sys\nSOURCE = inspect.getsource(sys.modules[__name__])",
+        "smokepkg/templates/env.py": "${template}\n",
+        "smokepkg/py2_only.py": "print 'hello'\n",
+        "smokepkg-1.0.dist-info/METADATA": "Name: smokepkg\nVersion: 1.0\n",
+        "smokepkg/data.json": "{}",
+    }
+    for path, text in files.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text)
+    keep = ("smokepkg/reads_itself.py", "smokepkg/templates/")
+    assert bundling.make_sourceless(root, keep=keep) == 2  # __init__ and mod
+    present = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+    assert present == [
+        "smokepkg-1.0.dist-info/METADATA",
+        "smokepkg/__init__.pyc",
+        "smokepkg/data.json",
+        "smokepkg/mod.pyc",
+        "smokepkg/py2_only.py",  # does not compile: left alone (it could not be imported anyway)
+        "smokepkg/reads_itself.py",
+        "smokepkg/templates/env.py",
+    ]
+    pyc = (root / "smokepkg/mod.pyc").read_bytes()
+    assert pyc[:4] == importlib.util.MAGIC_NUMBER
+    assert int.from_bytes(pyc[4:8], "little") == 0b01  # unchecked-hash: zip timestamps are irrelevant
+
+    monkeypatch.syspath_prepend(str(root))
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    try:
+        module = importlib.import_module("smokepkg.mod")
+        assert isinstance(module.__spec__.loader, importlib.machinery.SourcelessFileLoader)
+        assert module.answer() == 42
+        # tracebacks name the file where Lambda mounts the layer
+        assert module.answer.__code__.co_filename == "/opt/python/smokepkg/mod.py"
+        kept = importlib.import_module("smokepkg.reads_itself")
+        assert "inspect.getsource" in kept.SOURCE
+    finally:
+        for name in [n for n in sys.modules if n.split(".")[0] == "smokepkg"]:
+            del sys.modules[name]
+
+
+def test_keep_source_entries_are_explained():
+    assert bundling.KEEP_SOURCE
+    for path, reason in bundling.KEEP_SOURCE.items():
+        assert path.endswith((".py", "/")) and not path.startswith("/"), path
+        assert len(reason) > 20, path
+
+
+def test_a_synth_without_python_312_warns_that_the_layer_has_no_bytecode(monkeypatch):
+    from aws_cdk import App, Stack
+    from aws_cdk.assertions import Annotations, Match
+
+    from infra_cdk.config import DeployConfig
+    from infra_cdk.layer import Layer
+
+    monkeypatch.setattr(bundling, "bytecode_supported", lambda: False)
+    monkeypatch.setattr(bundling, "build_layer", lambda **_: bundling.layer_placeholder())
+    stack = Stack(App(), "LayerOnly")
+    Layer(stack, "Layer", config=DeployConfig.from_context({}.get))
+    Annotations.from_stack(stack).has_warning("*", Match.string_like_regexp("ships sources only"))

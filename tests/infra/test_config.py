@@ -57,9 +57,28 @@ def test_cli_strings_and_json_values_are_accepted():
 
 
 @pytest.mark.parametrize(
+    ("value", "mode"),
+    [
+        (None, "sourceless"),
+        ("true", "sourceless"),
+        (True, "sourceless"),
+        ("sourceless", "sourceless"),
+        ("pycache", "pycache"),
+        ("PyCache", "pycache"),
+        ("none", "none"),
+        ("false", "none"),
+        (False, "none"),
+    ],
+)
+def test_layer_bytecode_modes(value, mode):
+    assert config(layerBytecode=value).layer_bytecode == mode
+
+
+@pytest.mark.parametrize(
     ("context", "message"),
     [
         ({"stage": "Prod"}, "stage"),
+        ({"layerBytecode": "sometimes"}, "layerBytecode"),
         ({"egress": "vpn"}, "egress"),
         ({"dbMultiAz": "maybe"}, "dbMultiAz"),
         ({"maxAzs": "1"}, "maxAzs"),
