@@ -101,10 +101,14 @@ def _distribution_name(requirement: str) -> str:
 
 
 def runtime_requirements(
-    pyproject: Path = ROOT / "pyproject.toml", *, include_boto3: bool = False
+    pyproject: Path = ROOT / "pyproject.toml", *, include_boto3: bool = False, tracing: bool = False
 ) -> list[str]:
-    """``[project].dependencies`` of pyproject.toml: what the layer ships (boto3 family optional)."""
-    dependencies = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
+    """``[project].dependencies`` of pyproject.toml: what the layer ships (boto3 family optional;
+    the ``tracing`` extra when some function uses the Powertools Tracer)."""
+    project = tomllib.loads(pyproject.read_text())["project"]
+    dependencies = list(project["dependencies"])
+    if tracing:
+        dependencies += project["optional-dependencies"]["tracing"]
     return [r for r in dependencies if include_boto3 or _distribution_name(r) not in RUNTIME_PROVIDED]
 
 
@@ -409,7 +413,11 @@ def layer_placeholder() -> Asset:
 
 
 def build_layer(
-    *, include_boto3: bool = False, bytecode: bool | str = "sourceless", architecture: str = ARCHITECTURE
+    *,
+    include_boto3: bool = False,
+    bytecode: bool | str = "sourceless",
+    architecture: str = ARCHITECTURE,
+    tracing: bool = False,
 ) -> Asset:
     """The layer tree ``python/…`` (dependencies + opsdeck), built once per distinct input.
 
@@ -419,7 +427,9 @@ def build_layer(
     for this kind of machine (to check it off-Lambda), through exactly the same steps.
     """
     mode = bytecode_mode(bytecode)
-    deps = _dependencies(include_boto3=include_boto3, bytecode=mode, architecture=architecture)
+    deps = _dependencies(
+        include_boto3=include_boto3, bytecode=mode, architecture=architecture, tracing=tracing
+    )
     opsdeck_files = list(source_files(OPSDECK_SOURCE, OPSDECK_SOURCE))
     key = hashlib.sha256((deps.key + tree_hash(OPSDECK_SOURCE, opsdeck_files)).encode()).hexdigest()[:24]
     final = BUILD / f"layer-{key}"
@@ -445,8 +455,8 @@ def _link_or_copy(src: str, dst: str) -> None:
         shutil.copy2(src, dst)
 
 
-def _dependencies(*, include_boto3: bool, bytecode: str, architecture: str) -> Asset:
-    requirements = runtime_requirements(include_boto3=include_boto3)
+def _dependencies(*, include_boto3: bool, bytecode: str, architecture: str, tracing: bool = False) -> Asset:
+    requirements = runtime_requirements(include_boto3=include_boto3, tracing=tracing)
     constraints = pinned_constraints(requirements, include_boto3=include_boto3, architecture=architecture)
     if not bytecode_supported():
         bytecode = "none"

@@ -22,11 +22,11 @@ ARCHITECTURE = lambda_.Architecture.ARM_64
 
 
 class Layer(Construct):
-    def __init__(self, scope: Construct, id: str, *, config: DeployConfig) -> None:
+    def __init__(self, scope: Construct, id: str, *, config: DeployConfig, tracing: bool = False) -> None:
         super().__init__(scope, id)
         if config.bundle:
             self.asset = bundling.build_layer(
-                include_boto3=config.layer_boto3, bytecode=config.layer_bytecode
+                include_boto3=config.layer_boto3, bytecode=config.layer_bytecode, tracing=tracing
             )
             description = "opsdeck shared runtime: opsdeck + dependencies (pyproject.toml)"
             if config.layer_bytecode != "none" and not bundling.bytecode_supported():

@@ -67,7 +67,8 @@ class OpsdeckStack(Stack):
         self.network = Network(self, "Network", config=config, functions=functions)
         self.data = Data(self, "Data", config=config, names=names, network=self.network)
         self.secrets = CatalogSecrets(self, "Secrets", functions=functions, config=config, names=names)
-        self.layer = Layer(self, "Layer", config=config)
+        # the X-Ray SDK goes into the layer only if some function uses the Powertools Tracer
+        self.layer = Layer(self, "Layer", config=config, tracing=any(f.tracer for f in functions))
         self.code_asset = bundling.function_code(bytecode=config.bundle and config.layer_bytecode != "none")
         code = lambda_.Code.from_asset(
             str(self.code_asset.path), asset_hash=self.code_asset.key, asset_hash_type=AssetHashType.CUSTOM

@@ -198,3 +198,12 @@ def test_a_synth_without_python_312_warns_that_the_layer_has_no_bytecode(monkeyp
     stack = Stack(App(), "LayerOnly")
     Layer(stack, "Layer", config=DeployConfig.from_context({}.get))
     Annotations.from_stack(stack).has_warning("*", Match.string_like_regexp("ships sources only"))
+
+
+def test_the_xray_sdk_ships_only_when_a_function_traces():
+    """A catalog entry with tracer=True needs aws-xray-sdk in the layer (the Powertools Tracer)."""
+    plain = bundling.runtime_requirements()
+    traced = bundling.runtime_requirements(tracing=True)
+    assert not any(r.startswith("aws-xray-sdk") for r in plain)
+    assert [r for r in traced if r not in plain] == [r for r in traced if r.startswith("aws-xray-sdk")]
+    assert any(r.startswith("aws-xray-sdk") for r in traced)
