@@ -15,6 +15,7 @@ not thread-safe before Python 3.12.3/3.13: a second thread could see a half-run 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import threading
 from types import ModuleType
 from typing import Any
