@@ -116,3 +116,35 @@ def test_wiring_environment_names_every_resource():
 def test_fifo_queue_names():
     q = Queue(name="ops-jobs", fifo=True)
     assert (q.queue_name, q.dlq_name) == ("ops-jobs.fifo", "ops-jobs-dlq.fifo")
+
+
+def test_every_handler_imports_in_a_lambda_like_process():
+    """Each handler in its own fresh ``python -S``, with only the code root, the layer and the
+    dependencies on the path (as /var/task and /opt/python in Lambda): it imports, and every
+    module it deferred loads. One process per function, as Lambda has, so no handler relies on
+    what another one happened to import."""
+    import os
+    import subprocess
+    import sys
+    import sysconfig
+
+    from tests.support import ROOT
+
+    path = os.pathsep.join([str(ROOT), str(ROOT / "layers/common/python"), sysconfig.get_paths()["purelib"]])
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": path, "LAMBDA_TASK_ROOT": str(ROOT)}
+    running = {
+        f.name: subprocess.Popen(
+            [sys.executable, "-S", "-c", f"import {f.module}\nimport opsdeck.lazy\nopsdeck.lazy.load_all()"],
+            env={**env, **f.runtime_environment("test")},
+            cwd="/",
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for f in catalog.FUNCTIONS
+    }
+    failed = {}
+    for name, process in running.items():
+        _, stderr = process.communicate(timeout=120)
+        if process.returncode != 0:
+            failed[name] = stderr.strip().splitlines()[-1]
+    assert failed == {}
