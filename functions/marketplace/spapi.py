@@ -34,7 +34,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from urllib.parse import quote
 
 import httpx
@@ -334,16 +334,16 @@ class OrdersApi(Protocol):
     def items(self, order_id: str) -> tuple[str, tuple[OrderItem, ...]]: ...
 
 
+@dataclass(frozen=True)
 class OrdersV0:
     """Orders v0: ``getOrders`` by ``LastUpdatedAfter``/``Before``, ``getOrderItems`` per order."""
 
-    version = "v0"
-    embeds_items = False
+    version: ClassVar[str] = "v0"
+    embeds_items: ClassVar[bool] = False
 
-    def __init__(self, api: SpApiClient, marketplace_id: str, page_size: int) -> None:
-        self.api = api
-        self.marketplace_id = marketplace_id
-        self.page_size = page_size
+    api: SpApiClient
+    marketplace_id: str
+    page_size: int
 
     def pages(self, window: Window) -> Iterator[OrdersPage]:
         return self._paginate(
@@ -380,17 +380,17 @@ class OrdersV0:
             params = {"NextToken": token}
 
 
+@dataclass(frozen=True)
 class Orders2026:
     """Orders 2026-01-01: ``searchOrders`` with items, proceeds and fulfillment included."""
 
-    version = "2026-01-01"
-    embeds_items = True
-    INCLUDED = "PROCEEDS,FULFILLMENT"
+    version: ClassVar[str] = "2026-01-01"
+    embeds_items: ClassVar[bool] = True
+    INCLUDED: ClassVar[str] = "PROCEEDS,FULFILLMENT"
 
-    def __init__(self, api: SpApiClient, marketplace_id: str, page_size: int) -> None:
-        self.api = api
-        self.marketplace_id = marketplace_id
-        self.page_size = page_size
+    api: SpApiClient
+    marketplace_id: str
+    page_size: int
 
     def pages(self, window: Window) -> Iterator[OrdersPage]:
         return self._paginate(
