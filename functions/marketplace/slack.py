@@ -42,7 +42,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 
 from opsdeck import idempotency
 from opsdeck.errors import UpstreamError
-from opsdeck.http import RetryPolicy, RetryTransport, TokenBucket, make_client, raise_for_upstream
+from opsdeck.http import RetryPolicy, TokenBucket, make_client, raise_for_upstream
 from opsdeck.observability import logger, metric
 
 from .domain import Order
@@ -160,8 +160,9 @@ class SlackWebhook:
     def __init__(self, url: str, bucket: TokenBucket | None) -> None:
         self.url = url
         limiter = OperationLimiter({"slack": bucket} if bucket is not None else {})
-        transport = RetryTransport(httpx.HTTPTransport(), SLACK_RETRY, limiter=limiter, sleep=deadline_sleep)
-        self.http = make_client(timeout=SLACK_TIMEOUT, retry=None, transport=transport)
+        self.http = make_client(
+            timeout=SLACK_TIMEOUT, retry=SLACK_RETRY, limiter=limiter, sleep=deadline_sleep
+        )
 
     def post(self, message: Mapping[str, Any]) -> None:
         with operation_scope("slack"):

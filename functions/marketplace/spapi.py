@@ -40,7 +40,7 @@ from urllib.parse import quote
 import httpx
 
 from opsdeck.errors import RateLimited, UpstreamError
-from opsdeck.http import RetryPolicy, RetryTransport, TokenBucket, make_client, raise_for_upstream
+from opsdeck.http import RetryPolicy, TokenBucket, make_client, raise_for_upstream
 from opsdeck.observability import logger, metric
 
 from .domain import (
@@ -222,12 +222,12 @@ class SpApiClient:
         self.endpoint = endpoint
         self.auth = auth
         self.limiter = OperationLimiter(buckets, margin)
-        observed = QuotaObserver(transport or httpx.HTTPTransport(), self.limiter)
-        retrying = RetryTransport(observed, SPAPI_RETRY, limiter=self.limiter, sleep=deadline_sleep)
         self.http = make_client(
             base_url=endpoint,
-            retry=None,
-            transport=retrying,
+            retry=SPAPI_RETRY,
+            limiter=self.limiter,
+            sleep=deadline_sleep,
+            transport=QuotaObserver(transport or httpx.HTTPTransport(), self.limiter),
             headers={"user-agent": USER_AGENT, "accept": "application/json"},
         )
 

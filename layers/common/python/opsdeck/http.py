@@ -337,11 +337,14 @@ def make_client(
     headers: Mapping[str, str] | None = None,
     transport: httpx.BaseTransport | None = None,
     event_hooks: Mapping[str, list[Callable[..., Any]]] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> httpx.Client:
     """The one way to build an upstream client (create it once per container).
 
     ``transport`` replaces the network (``httpx.MockTransport``, ASGI/WSGI transports);
     it is wrapped by ``RetryTransport`` when ``retry`` is set or a ``limiter`` is given.
+    ``sleep`` waits between attempts (a caller with a deadline passes one that refuses
+    to sleep past it).
     Every timeout must be set: a Lambda must never wait on a socket forever.
     """
     timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
@@ -349,7 +352,7 @@ def make_client(
         raise ValueError("every timeout (connect, read, write, pool) must be set")
     inner = transport if transport is not None else httpx.HTTPTransport()
     if retry is not None or limiter is not None:
-        inner = RetryTransport(inner, retry or RetryPolicy(max_attempts=1), limiter=limiter)
+        inner = RetryTransport(inner, retry or RetryPolicy(max_attempts=1), limiter=limiter, sleep=sleep)
     return httpx.Client(
         base_url=base_url,
         timeout=timeout,
