@@ -28,6 +28,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBearer
 
 from opsdeck import auth, db
+from opsdeck import cursor as cursor_codec
 from opsdeck.api import create_app, lambda_handler, request_id
 from opsdeck.errors import NotFound, OpsdeckError
 from opsdeck.lazy import lazy_import
@@ -195,7 +196,7 @@ async def get_wallet_tx(
         items = [domain.entry_view(r, groups, order_known=r["order_known"]) for r in page]
         last = page[-1] if page else None
         next_cursor = (
-            domain.encode_cursor("w", last["created_us"], last["tx_id"])
+            cursor_codec.encode("w", last["created_us"], last["tx_id"])
             if last is not None and len(rows) > size
             else None
         )
@@ -240,7 +241,7 @@ async def get_audit(
         before = domain.audit_cursor(cursor)
         rows = repository.audit_page(conn, f, size + 1, before)
         page = rows[:size]
-        next_cursor = domain.encode_cursor("a", page[-1]["id"]) if len(rows) > size else None
+        next_cursor = cursor_codec.encode("a", page[-1]["id"]) if len(rows) > size else None
         return {
             "items": [domain.audit_view(r) for r in page],
             "next_cursor": next_cursor,

@@ -25,8 +25,6 @@ database or imports SQLAlchemy, so the HTTP handler imports it at module level.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
 import json
 import re
@@ -36,6 +34,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from opsdeck import cursor
 from opsdeck.errors import ConfigError, InvalidInput
 from opsdeck.settings import from_env
 
@@ -137,29 +136,9 @@ def parse_text(value: str | None, name: str, max_length: int = 200) -> str | Non
     return value
 
 
-def encode_cursor(kind: str, *position: Any) -> str:
-    raw = json.dumps([kind, *position], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def decode_cursor(value: str | None, kind: str) -> list[Any] | None:
-    """The position encoded by ``encode_cursor(kind, ...)``; ``InvalidInput`` when malformed."""
-    if value is None or value == "":
-        return None
-    try:
-        if len(value) > 400:
-            raise ValueError
-        data = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidInput("cursor is malformed") from None
-    if not isinstance(data, list) or not data or data[0] != kind:
-        raise InvalidInput("cursor is malformed")
-    return data[1:]
-
-
 def wallet_cursor(value: str | None) -> tuple[datetime, str] | None:
     """``(created_at, tx_id)`` after which the next wallet page starts."""
-    position = decode_cursor(value, "w")
+    position = cursor.decode(value, "w")
     if position is None:
         return None
     try:
@@ -173,7 +152,7 @@ def wallet_cursor(value: str | None) -> tuple[datetime, str] | None:
 
 
 def audit_cursor(value: str | None) -> int | None:
-    position = decode_cursor(value, "a")
+    position = cursor.decode(value, "a")
     if position is None:
         return None
     if len(position) != 1 or not isinstance(position[0], int) or position[0] < 1:

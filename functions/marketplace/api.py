@@ -20,9 +20,6 @@ The repository and the sync (SQLAlchemy) are imported on first use, not at cold 
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -32,9 +29,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from opsdeck import cache, db
+from opsdeck import cursor as cursor_codec
 from opsdeck.api import create_app, lambda_handler, problem_response
 from opsdeck.auth import Principal, require_roles
-from opsdeck.errors import BadRequest, InvalidInput, NotFound, OpsdeckError, status_problem
+from opsdeck.errors import InvalidInput, NotFound, OpsdeckError, status_problem
 from opsdeck.lazy import lazy_import
 
 from .domain import ORDER_STATUSES, canonical_status
@@ -222,17 +220,6 @@ def _item(row: Any) -> dict[str, Any]:
     }
 
 
-def _encode_cursor(value: Any) -> str:
-    return base64.urlsafe_b64encode(json.dumps(value, separators=(",", ":")).encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> Any:
-    try:
-        return json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, binascii.Error):
-        raise BadRequest("cursor is not one this API issued") from None
-
-
 def _utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
@@ -300,13 +287,13 @@ async def list_orders(
     cursor: str | None = Query(None, max_length=200),
 ) -> Any:
     after = None
-    if cursor:
-        decoded = _decode_cursor(cursor)
+    position = cursor_codec.decode(cursor, "orders")
+    if position is not None:
         try:
-            date, last_id = decoded
+            date, last_id = position
             after = (datetime.fromisoformat(date) if date is not None else None, int(last_id))
         except (TypeError, ValueError):
-            raise BadRequest("cursor is not one this API issued") from None
+            raise InvalidInput("cursor is malformed") from None
     rows = repository.list_orders(
         statuses=_statuses(status),
         purchased_after=_utc(purchased_after),
@@ -318,8 +305,8 @@ async def list_orders(
     next_cursor = None
     if len(rows) > limit:
         last = page[-1]
-        next_cursor = _encode_cursor(
-            [last.purchase_date.isoformat() if last.purchase_date else None, last.id]
+        next_cursor = cursor_codec.encode(
+            "orders", last.purchase_date.isoformat() if last.purchase_date else None, last.id
         )
     return {"orders": [_order(r) for r in page], "next_cursor": next_cursor}
 
@@ -371,14 +358,13 @@ async def list_inventory(
     limit: int = Query(100, ge=1, le=500),
     cursor: str | None = Query(None, max_length=400),
 ) -> Any:
-    after = None
-    if cursor:
-        after = _decode_cursor(cursor)
-        if not isinstance(after, str):
-            raise BadRequest("cursor is not one this API issued")
+    position = cursor_codec.decode(cursor, "inventory")
+    after = position[0] if position else None
+    if position is not None and (len(position) != 1 or not isinstance(after, str)):
+        raise InvalidInput("cursor is malformed")
     rows = repository.list_inventory(seller_sku=seller_sku, asin=asin, after_sku=after, limit=limit + 1)
     page = rows[:limit]
-    next_cursor = _encode_cursor(page[-1].seller_sku) if len(rows) > limit else None
+    next_cursor = cursor_codec.encode("inventory", page[-1].seller_sku) if len(rows) > limit else None
     fields = InventoryOut.model_fields
     return {"inventory": [{k: getattr(r, k) for k in fields} for r in page], "next_cursor": next_cursor}
 
@@ -397,14 +383,13 @@ async def list_logs(
             raise NotFound(f"run {run_id} does not exist")
         rows = [row]
     else:
-        before = None
-        if cursor:
-            before = _decode_cursor(cursor)
-            if not isinstance(before, int):
-                raise BadRequest("cursor is not one this API issued")
+        position = cursor_codec.decode(cursor, "logs")
+        before = position[0] if position else None
+        if position is not None and (len(position) != 1 or type(before) is not int):
+            raise InvalidInput("cursor is malformed")
         rows = repository.list_runs(kind=kind, status=status, before_id=before, limit=limit + 1)
     page = rows[:limit]
-    next_cursor = _encode_cursor(page[-1].id) if len(rows) > limit else None
+    next_cursor = cursor_codec.encode("logs", page[-1].id) if len(rows) > limit else None
     fields = RunOut.model_fields
     return {"logs": [{k: getattr(r, k) for k in fields} for r in page], "next_cursor": next_cursor}
 

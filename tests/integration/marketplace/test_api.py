@@ -93,9 +93,11 @@ def test_orders_refuse_bad_filters_with_4xx(marketplace: Marketplace):
     status, headers, body = marketplace.get("/marketplace/orders", "status=Lost")
     assert (status, headers["content-type"]) == (422, "application/problem+json")
     assert "unknown order status Lost" in body["detail"]
-    assert marketplace.get("/marketplace/orders", "cursor=not-ours")[0] == 400
-    tampered = base64.urlsafe_b64encode(b'["yesterday", 3]').decode()
-    assert marketplace.get("/marketplace/orders", f"cursor={tampered}")[0] == 400
+    assert marketplace.get("/marketplace/orders", "cursor=not-ours")[0] == 422
+    tampered = base64.urlsafe_b64encode(b'["orders", "yesterday", 3]').decode()
+    assert marketplace.get("/marketplace/orders", f"cursor={tampered}")[0] == 422
+    inventory_cursor = base64.urlsafe_b64encode(b'["inventory", "SKU-1"]').decode()
+    assert marketplace.get("/marketplace/orders", f"cursor={inventory_cursor}")[0] == 422
     assert marketplace.get("/marketplace/orders", "limit=0")[0] == 422
     assert marketplace.get("/marketplace/orders", "purchased_after=yesterday")[0] == 422
 
