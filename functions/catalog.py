@@ -330,11 +330,6 @@ def by_name() -> dict[str, Function]:
     return {f.name: f for f in FUNCTIONS}
 
 
-def queues() -> dict[str, tuple[Queue, Function]]:
-    """Every catalog queue with the function it triggers."""
-    return {f.trigger.name: (f.trigger, f) for f in FUNCTIONS if isinstance(f.trigger, Queue)}
-
-
 def schedules() -> dict[str, tuple[Schedule, Function]]:
     """Every schedule by its stable name, with the function it fires."""
     return {schedule_name(f): (f.trigger, f) for f in FUNCTIONS if isinstance(f.trigger, Schedule)}

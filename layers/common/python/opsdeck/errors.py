@@ -38,10 +38,6 @@ class OpsdeckError(Exception):
         return problem(self.status, self.slug, self.title, self.detail, instance=instance, **self.extra)
 
 
-class BadRequest(OpsdeckError):
-    status, slug, title = 400, "bad-request", "Bad request"
-
-
 class InvalidInput(OpsdeckError):
     status, slug, title = 422, "invalid-input", "Invalid input"
 

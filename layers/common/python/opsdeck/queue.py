@@ -25,7 +25,6 @@ after ``maxReceiveCount`` receives; nothing reported as processed is lost.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -191,8 +190,3 @@ def consume(
 
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     return process_partial_response(event=event, record_handler=report, processor=processor)
-
-
-def sqs_body(record: dict[str, Any]) -> Any:
-    """A record's JSON body (for consumers that do not use a pydantic model)."""
-    return json.loads(record["body"])
