@@ -34,7 +34,7 @@ from typing import Any, Literal
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from .errors import ConfigError, Forbidden, Unauthorized
+from .errors import ConfigError, Forbidden, MissingCredentials, Unauthorized
 from .observability import logger
 from .settings import PlatformSettings, platform, secret
 
@@ -70,13 +70,6 @@ class Principal:
             return True
         check = any if any_of else all
         return check(role in self.roles for role in roles)
-
-
-class _MissingToken(Unauthorized):
-    """No credentials at all: RFC 6750 §3.1 says the challenge carries no error code."""
-
-    def headers(self) -> dict[str, str]:
-        return {"www-authenticate": "Bearer"}
 
 
 # ---------------------------------------------------------------------- claims
@@ -336,7 +329,7 @@ def authenticate(request: Request) -> Principal:
     if principal is None:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise _MissingToken("missing bearer token")
+            raise MissingCredentials("missing bearer token")
         principal = verify(token.strip())
     request.state.principal = principal
     return principal

@@ -51,6 +51,13 @@ class Unauthorized(OpsdeckError):
         return {"www-authenticate": 'Bearer error="invalid_token"'}
 
 
+class MissingCredentials(Unauthorized):
+    """No credentials at all (401): RFC 6750 §3.1, the challenge carries no error code."""
+
+    def headers(self) -> dict[str, str]:
+        return {"www-authenticate": "Bearer"}
+
+
 class Forbidden(OpsdeckError):
     """Valid credentials without the required role (403)."""
 
