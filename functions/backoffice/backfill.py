@@ -24,7 +24,7 @@ from opsdeck.lazy import lazy_import
 from opsdeck.observability import entry
 from opsdeck.queue import apply_records
 
-from .changes import Change
+from .changes import CHANGE
 
 sync = lazy_import("functions.backoffice.sync")  # SQLAlchemy and the tables load with the first chunk
 
@@ -43,7 +43,7 @@ def apply_chunk(changes: Sequence[Any], *, offset: int = 0) -> tuple[dict[str, A
         for i, change in enumerate(changes)
     ]
     applier = sync.Applier()
-    outcome = apply_records(records, Change, applier)
+    outcome = apply_records(records, CHANGE, applier)
     invalid = sorted(
         ({"line": int(k), "reason": v} for k, v in outcome.failures.items()), key=lambda x: x["line"]
     )

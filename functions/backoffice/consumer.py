@@ -1,6 +1,6 @@
 """``backoffice-consumer``: OLTP change events from SQS ``backoffice-changes`` into the read store.
 
-Thin entry point: ``opsdeck.queue.consume`` validates every record as a ``Change`` (a bad one
+Thin entry point: ``opsdeck.queue.consume`` validates every record with ``changes.CHANGE`` (a bad one
 becomes a ``batchItemFailure`` with its reason logged, and reaches ``backoffice-changes-dlq``
 after ``maxReceiveCount`` receives), applies the valid ones through ``sync.apply_changes`` in
 one transaction (bisecting when the database refuses a record), and the invocation's metrics
@@ -16,7 +16,7 @@ from opsdeck.lazy import lazy_import
 from opsdeck.observability import entry
 from opsdeck.queue import consume
 
-from .changes import Change
+from .changes import CHANGE
 
 sync = lazy_import("functions.backoffice.sync")  # SQLAlchemy and the tables load with the first batch
 
@@ -24,6 +24,6 @@ sync = lazy_import("functions.backoffice.sync")  # SQLAlchemy and the tables loa
 @entry("queue")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     applier = sync.Applier()
-    result = consume(event, Change, applier)
+    result = consume(event, CHANGE, applier)
     applier.stats.emit(invalid=len(result["batchItemFailures"]))
     return result

@@ -33,7 +33,7 @@ from sqlalchemy import text
 from opsdeck.db import array_literal, bulk_upsert
 from opsdeck.observability import metric
 
-from .changes import RANK_INGESTION, RANK_POSITION, AnyChange, Change
+from .changes import RANK_INGESTION, RANK_POSITION, Change, image, order_key
 from .tables import LWW_KEY, ledger_entries, payment_orders
 
 if TYPE_CHECKING:
@@ -93,27 +93,26 @@ class Stats:
 # ----------------------------------------------------------------- row building
 
 
-def _row(change: AnyChange, ingested_ms: int, now: datetime, stats: Stats) -> dict[str, Any]:
-    rank, major, minor, tomb = change.order_key(ingested_ms)
-    if not change.is_delete and rank <= RANK_POSITION:
+def _row(change: Change, ingested_ms: int, now: datetime, stats: Stats) -> dict[str, Any]:
+    """The stored row of a change: its image plus the LWW key and sync columns."""
+    rank, major, minor, tomb = order_key(change, ingested_ms)
+    delete = change["op"] == "d"
+    if not delete and rank <= RANK_POSITION:
         stats.version_missing += 1
         if rank == RANK_INGESTION:
             stats.by_ingestion_time += 1
-    source_ts = change.source_ts
-    if source_ts is not None:
-        lag_ms = (now - source_ts).total_seconds() * 1000
-        stats.max_lag_ms = lag_ms if stats.max_lag_ms is None else max(stats.max_lag_ms, lag_ms)
-    row = dict(change.row.__dict__)
-    row.update(
-        source_ts=source_ts,
-        source_lsn=change.source.lsn,
-        lww_rank=rank,
-        lww_major=major,
-        lww_minor=minor,
-        lww_tomb=tomb,
-        synced_at=now,
-        deleted_at=(source_ts or now) if change.is_delete else None,
-    )
+    source = change["source"]
+    ts_ms = source.get("ts_ms")
+    source_ts = _utc_ms(ts_ms)
+    row = image(change)
+    row["source_ts"] = source_ts
+    row["source_lsn"] = source.get("lsn")
+    row["lww_rank"] = rank
+    row["lww_major"] = major
+    row["lww_minor"] = minor
+    row["lww_tomb"] = tomb
+    row["synced_at"] = now
+    row["deleted_at"] = (source_ts or now) if delete else None
     return row
 
 
@@ -216,18 +215,25 @@ _SYNC_STATE = text(
 
 
 def apply_changes(
-    conn: Connection, changes: Sequence[tuple[int, AnyChange]], *, now: datetime | None = None
+    conn: Connection, changes: Sequence[tuple[int, Change]], *, now: datetime | None = None
 ) -> Stats:
     """Write ``[(ingested_ms, change), ...]`` in the caller's transaction; returns what happened."""
     now = now or datetime.now(UTC)
     stats = Stats(received=len(changes))
     by_table: dict[str, list[dict[str, Any]]] = {"ledger_entries": [], "payment_orders": []}
-    newest: dict[str, datetime] = {}
+    newest: dict[str, int] = {}  # per table, the newest source.ts_ms
+    oldest_ms: int | None = None
     for ingested_ms, change in changes:
-        by_table[change.table].append(_row(change, ingested_ms, now, stats))
-        ts = change.source_ts
-        if ts is not None and (change.table not in newest or ts > newest[change.table]):
-            newest[change.table] = ts
+        table = change["source"]["table"]
+        by_table[table].append(_row(change, ingested_ms, now, stats))
+        ts_ms = change["source"].get("ts_ms")
+        if ts_ms is not None:
+            if ts_ms > newest.get(table, -1):
+                newest[table] = ts_ms
+            if oldest_ms is None or ts_ms < oldest_ms:
+                oldest_ms = ts_ms
+    if oldest_ms is not None:  # consumer lag: now - source.ts_ms of the oldest change
+        stats.max_lag_ms = now.timestamp() * 1000 - oldest_ms
 
     affected: set[str] = set()
     ledger = sorted(by_table["ledger_entries"], key=lambda r: r["tx_id"])
@@ -268,7 +274,7 @@ def apply_changes(
             _SYNC_STATE,
             {
                 "streams": streams,
-                "source_ts": [newest.get(s) for s in streams],
+                "source_ts": [_utc_ms(newest.get(s)) for s in streams],
                 "applied": [now] * len(streams),
             },
         ).scalar()
@@ -289,8 +295,12 @@ class Applier:
 
     def __call__(self, conn: Connection, items: list[tuple[dict[str, Any], Change]]) -> None:
         now_ms = int(time.time() * 1000)
-        changes = [(ingested_ms(record, now_ms), model.root) for record, model in items]
+        changes = [(ingested_ms(record, now_ms), change) for record, change in items]
         self.stats.add(apply_changes(conn, changes))
+
+
+def _utc_ms(ms: int | None) -> datetime | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC)
 
 
 def ingested_ms(record: dict[str, Any], default: int) -> int:

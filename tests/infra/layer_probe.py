@@ -135,7 +135,7 @@ def _jwt():
 def _pydantic():
     from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
-    from functions.backoffice.changes import Change
+    from functions.backoffice.changes import CHANGE
 
     class Item(BaseModel):
         sku: str = Field(min_length=3)
@@ -149,7 +149,7 @@ def _pydantic():
         raise AssertionError("no ValidationError")
     assert "quantity" in text and "sku" in text
     try:
-        Change.model_validate_json('{"op": "zz"}')
+        CHANGE.validate_json('{"op": "zz"}')
     except ValidationError as exc:
         count = exc.error_count()
     schema = TypeAdapter(list[Item]).json_schema()

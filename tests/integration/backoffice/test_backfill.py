@@ -72,7 +72,7 @@ def test_invalid_lines_are_listed_by_number(db, tmp_path, capsys):
     assert main(["backoffice", "backfill", str(path)]) == 1
     captured = capsys.readouterr()
     assert "line 3: invalid body" in captured.err
-    assert "line 4: invalid payment_orders.op" in captured.err
+    assert "line 4: invalid payment_orders: Input tag 'x' found using 'op'" in captured.err
     assert "3 changes, 1 written, 0 skipped (duplicate or older), 2 invalid" in captured.out
 
 

@@ -74,7 +74,7 @@ def test_sample_batch_applies_everything_but_the_poison_record(db, capsys, caplo
     assert pair(db, orders[0].order_id).pairing_status == "COMPLETE"
     logged = [(r.message_id, r.reason) for r in caplog.records if r.getMessage() == "record failed"]
     assert logged == [(poison_ids[0], logged[0][1])]  # the reason is logged with the message id
-    assert logged[0][1].startswith("invalid ledger_entries.after.amount")
+    assert logged[0][1].startswith("invalid ledger_entries.u.after.amount")
     out = capsys.readouterr().out
     emf = next(json.loads(line) for line in out.splitlines() if '"_aws"' in line)
     assert emf["ChangesInvalid"] == [1.0]

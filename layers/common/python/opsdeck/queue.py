@@ -4,9 +4,11 @@
 
     @entry("queue")
     def handler(event, context):
-        return consume(event, Model, apply_batch)
+        return consume(event, schema, apply_batch)
 
-``apply_batch(conn, items)`` receives ``[(record, model), ...]`` inside one database
+``schema`` is a pydantic model class or a ``TypeAdapter`` (validating into dicts or
+dataclasses is cheaper than into nested models, for consumers where that matters).
+``apply_batch(conn, items)`` receives ``[(record, value), ...]`` inside one database
 transaction and must accept *any subset* of the batch (it is called again on halves
 when a bulk write fails). The result is the ``batchItemFailures`` response built by
 Powertools' ``BatchProcessor`` + ``process_partial_response``:
@@ -30,15 +32,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from .observability import logger, metric
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M")
 Item = tuple[dict[str, Any], M]
+#: what a record body is validated as
+Schema = type[BaseModel] | TypeAdapter[Any]
 
 
 class RecordRejected(Exception):
@@ -53,10 +57,14 @@ class Outcome(Generic[M]):
     failures: dict[str, str] = field(default_factory=dict)
 
 
-def parse(record: dict[str, Any], model: type[M]) -> M:
-    """A record's body as ``model``; raises ``RecordRejected`` with a readable reason."""
+def _validator(schema: Schema) -> Callable[[str], Any]:
+    return schema.validate_json if isinstance(schema, TypeAdapter) else schema.model_validate_json
+
+
+def _parse(record: dict[str, Any], validate: Callable[[str], Any]) -> Any:
+    """A record's body validated; raises ``RecordRejected`` with a readable reason."""
     try:
-        return model.model_validate_json(record["body"])
+        return validate(record["body"])
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first.get("loc", ())) or "body"
@@ -67,7 +75,7 @@ def parse(record: dict[str, Any], model: type[M]) -> M:
 
 def apply_records(
     records: Sequence[dict[str, Any]],
-    model: type[M],
+    schema: Schema,
     apply_batch: Callable[[Connection, list[Item[M]]], Any],
     *,
     fifo: bool = False,
@@ -77,9 +85,10 @@ def apply_records(
 
     outcome: Outcome[M] = Outcome()
     valid: list[Item[M]] = []
+    validate = _validator(schema)
     for record in records:
         try:
-            valid.append((record, parse(record, model)))
+            valid.append((record, _parse(record, validate)))
         except RecordRejected as exc:
             outcome.failures[record["messageId"]] = str(exc)
     if fifo:
@@ -164,7 +173,7 @@ def _reason(exc: BaseException) -> str:
 
 def consume(
     event: dict[str, Any],
-    model: type[M],
+    schema: Schema,
     apply_batch: Callable[[Connection, list[Item[M]]], Any],
     *,
     on_applied: Callable[[Outcome[M]], None] | None = None,
@@ -172,7 +181,7 @@ def consume(
     """The whole SQS consumer: returns ``{"batchItemFailures": [...]}`` for Lambda."""
     records = event.get("Records") or []
     fifo = bool(records) and records[0].get("eventSourceARN", "").endswith(".fifo")
-    outcome = apply_records(records, model, apply_batch, fifo=fifo)
+    outcome = apply_records(records, schema, apply_batch, fifo=fifo)
     for message_id, reason in outcome.failures.items():
         logger.warning("record failed", extra={"message_id": message_id, "reason": reason})
     metric("RecordsApplied", len(outcome.applied))
