@@ -109,8 +109,7 @@ def _orm_baseline(bodies: list[str], batch: int) -> float:
     """Validation as in the consumer, then ``session.merge`` per record, one commit per batch."""
     from sqlalchemy.orm import Session, registry
 
-    from functions.backoffice import tables
-    from functions.backoffice.changes import Change
+    from functions.backoffice import changes, tables
     from opsdeck import db
 
     mapper = registry()
@@ -131,14 +130,15 @@ def _orm_baseline(bodies: list[str], batch: int) -> float:
         for start in range(0, len(bodies), batch):
             now = datetime.now(UTC)
             for body in bodies[start : start + batch]:
-                change = Change.model_validate_json(body).root
-                rank, major, minor, tomb = change.order_key(0)
-                obj = classes[change.table]()
-                for name, value in change.row.__dict__.items():
+                change = changes.parse(body)
+                rank, major, minor, tomb = changes.order_key(change, 0)
+                obj = classes[changes.table_of(change)]()
+                for name, value in changes.image(change).items():
                     setattr(obj, name, value)
                 obj.lww_rank, obj.lww_major, obj.lww_minor, obj.lww_tomb = rank, major, minor, tomb
-                obj.source_ts, obj.source_lsn, obj.synced_at = change.source_ts, change.source.lsn, now
-                obj.deleted_at = now if change.is_delete else None
+                obj.source_ts, obj.synced_at = changes.source_ts(change), now
+                obj.source_lsn = change["source"].get("lsn")
+                obj.deleted_at = now if changes.is_delete(change) else None
                 session.merge(obj)
             session.commit()
     return time.perf_counter() - started

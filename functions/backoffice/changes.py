@@ -302,7 +302,11 @@ def key_of(change: Change) -> str:
 
 
 def source_ts(change: Change) -> datetime | None:
-    ms = change["source"].get("ts_ms")
+    """When the source committed the change (``source.ts_ms``)."""
+    return utc_from_ms(change["source"].get("ts_ms"))
+
+
+def utc_from_ms(ms: int | None) -> datetime | None:
     return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC)
 
 

@@ -26,6 +26,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
@@ -33,7 +34,7 @@ from sqlalchemy import text
 from opsdeck.db import array_literal, bulk_upsert
 from opsdeck.observability import metric
 
-from .changes import RANK_INGESTION, RANK_POSITION, Change, image, order_key
+from .changes import RANK_INGESTION, RANK_POSITION, Change, image, order_key, utc_from_ms
 from .tables import LWW_KEY, ledger_entries, payment_orders
 
 if TYPE_CHECKING:
@@ -103,7 +104,7 @@ def _row(change: Change, ingested_ms: int, now: datetime, stats: Stats) -> dict[
             stats.by_ingestion_time += 1
     source = change["source"]
     ts_ms = source.get("ts_ms")
-    source_ts = _utc_ms(ts_ms)
+    source_ts = utc_from_ms(ts_ms)
     row = image(change)
     row["source_ts"] = source_ts
     row["source_lsn"] = source.get("lsn")
@@ -236,7 +237,7 @@ def apply_changes(
         stats.max_lag_ms = now.timestamp() * 1000 - oldest_ms
 
     affected: set[str] = set()
-    ledger = sorted(by_table["ledger_entries"], key=lambda r: r["tx_id"])
+    ledger = sorted(by_table["ledger_entries"], key=itemgetter("tx_id"))
     if ledger:
         # the order an entry belonged to before this batch: moving an entry changes both pairs
         old = dict(conn.execute(_OLD_RELATED, {"ids": array_literal({r["tx_id"] for r in ledger})}).all())
@@ -253,7 +254,7 @@ def apply_changes(
         stats.skipped += result.skipped
         for row in result.rows:  # only entries actually written
             affected.update(r for r in (row.related_id, old.get(row.tx_id)) if r is not None)
-    orders = sorted(by_table["payment_orders"], key=lambda r: r["order_id"])
+    orders = sorted(by_table["payment_orders"], key=itemgetter("order_id"))
     if orders:
         result = bulk_upsert(
             conn, payment_orders, orders, key=("order_id",), columns=ORDER_COLUMNS, version=LWW_KEY
@@ -274,7 +275,7 @@ def apply_changes(
             _SYNC_STATE,
             {
                 "streams": streams,
-                "source_ts": [_utc_ms(newest.get(s)) for s in streams],
+                "source_ts": [utc_from_ms(newest.get(s)) for s in streams],
                 "applied": [now] * len(streams),
             },
         ).scalar()
@@ -297,10 +298,6 @@ class Applier:
         now_ms = int(time.time() * 1000)
         changes = [(ingested_ms(record, now_ms), change) for record, change in items]
         self.stats.add(apply_changes(conn, changes))
-
-
-def _utc_ms(ms: int | None) -> datetime | None:
-    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC)
 
 
 def ingested_ms(record: dict[str, Any], default: int) -> int:

@@ -157,6 +157,25 @@ def test_large_batch_is_one_statement(conn):
     assert len(statements) == 1
 
 
+def test_statements_are_rewritten_once_and_still_run_right(db):
+    import pg8000.legacy
+
+    opsdeck_db.engine()  # creating the engine installs the cache
+    convert = pg8000.legacy.convert_paramstyle
+    assert convert.cached
+    query = "SELECT %s::int + 1, '%%s in a '' quoted %s', 10 %% 3 -- a %s comment\n"
+    assert convert("format", query, (41,)) == (
+        "SELECT $1::int + 1, '%%s in a '' quoted %s', 10 % 3 -- a %s comment\n",
+        (41,),
+    )
+    assert convert("format", query, (1,))[1] == (1,)  # the arguments are never cached
+    sql = text("SELECT CAST(:n AS int) + 1, 'it''s text -- not a comment'")
+    assert [tuple(db.execute(sql, {"n": n}).one()) for n in (1, 2)] == [
+        (2, "it's text -- not a comment"),
+        (3, "it's text -- not a comment"),
+    ]
+
+
 def test_unknown_columns_are_refused(conn):
     with pytest.raises(ValueError, match="no column"):
         bulk_upsert(conn, items, [{"id": "a", "colour": "red"}], key=["id"])

