@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -45,6 +45,7 @@ def rows(conn):
 
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+SEOUL = timezone(timedelta(hours=9))
 
 
 def test_insert_then_update_counts(conn):
@@ -304,6 +305,21 @@ def test_array_literal_encoding_round_trips_every_supported_type(db):
     assert stored['\\"{x}\\'].f == float("inf") and stored['\\"{x}\\'].b is False
     assert stored['\\"{x}\\'].n == Decimal("12345678901234567890.5")
     assert stored[" lead and trail "].b is None
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["plain", "", "null", "NULL", " spaced ", "comma,brace{}", "유니코드", None],  # fast path
+        ["line\nbreak", "tab\t", "bell\x07", 'quote"s', "back\\slash", None],  # exact per-value path
+        [1, -(2**63) + 1, None, 0],
+        [T0, datetime(2026, 1, 1, 9, tzinfo=SEOUL), None, T0 + timedelta(microseconds=7)],
+    ],
+)
+def test_array_literals_round_trip_through_postgresql(db, values):
+    kind = {str: "text", int: "bigint", datetime: "timestamptz"}[type(values[0])]
+    literal = opsdeck_db.array_literal(values)
+    assert db.execute(text(f"SELECT CAST(:a AS {kind}[])"), {"a": literal}).scalar() == values
 
 
 def test_unsupported_values_are_refused_clearly(db):

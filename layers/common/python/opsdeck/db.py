@@ -22,11 +22,13 @@ import ssl
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+from pydantic_core import to_json
 
 from .errors import ConfigError, Unavailable
 from .jsonutil import dumps
@@ -34,6 +36,8 @@ from .settings import platform, secret
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine, Table
+
+NoneType = type(None)
 
 _lock = threading.Lock()
 _engine: Engine | None = None
@@ -326,20 +330,40 @@ def _collapse(
 def _column_values(table: Table, column: str, rows: Sequence[Mapping[str, Any]]) -> str:
     """One column of the batch as a PostgreSQL array literal, cast to ``type[]`` in SQL.
 
-    Building the literal here (one encoder per column, picked once from its type; two
-    C-speed ``str.replace`` calls per string) is ~1.5x faster end to end than letting
-    pg8000 escape each string character by character in Python.
+    Building the literal here (one encoder per column, picked once from its type) is ~1.5x
+    faster end to end than letting pg8000 escape each string character by character in
+    Python; see ``_literal`` for the fast path.
     """
-    encode = _encoder(table, column)
+    encode, fast_kinds = _encoder(table, column)
+    values = [row.get(column) for row in rows]
     try:
-        return "{" + ",".join(["NULL" if (v := row.get(column)) is None else encode(v) for row in rows]) + "}"
+        return _literal(values, encode, fast_kinds)
     except TypeError as exc:
         raise TypeError(f"bulk_upsert: {exc} for column {column!r}") from None
 
 
 def array_literal(values: Iterable[Any]) -> str:
     """``values`` as a PostgreSQL array literal, for ``CAST(:param AS type[])`` (fast for big lists)."""
-    return "{" + ",".join(["NULL" if v is None else _encode_any(v) for v in values]) + "}"
+    return _literal(list(values), _encode_any, _ANY_FAST)
+
+
+def _literal(values: list[Any], encode: Callable[[Any], str], fast_kinds: frozenset[type]) -> str:
+    """The array literal of ``values``.
+
+    Fast path: when every value is of a kind whose JSON text is also its array element text
+    (strings, integers, timestamps, …), pydantic-core's JSON encoder (Rust) writes the whole
+    list at once — ``["a",1,null]`` becomes ``{"a",1,null}`` (unquoted ``null`` is NULL). It is
+    taken only when the JSON holds no backslash: JSON's escapes (``\\n``, ``\\u0001``) are
+    not PostgreSQL's, so a value that needed one goes through the exact per-value encoder.
+    A timestamp costs ~0.6 µs this way against ~1.4 µs for ``isoformat``.
+    """
+    kinds = set(map(type, values))
+    kinds.discard(NoneType)
+    if kinds <= fast_kinds:
+        text = to_json(values, inf_nan_mode="strings").decode()
+        if "\\" not in text:
+            return "{" + text[1:-1] + "}"
+    return "{" + ",".join(["NULL" if v is None else encode(v) for v in values]) + "}"
 
 
 def _quoted(text: str) -> str:
@@ -390,24 +414,28 @@ def _encode_json(v: Any) -> str:
     return _quoted(dumps(v))
 
 
+_ANY_FAST = frozenset({str, int, Decimal, uuid.UUID, datetime.datetime, datetime.date})
+
+
 @functools.cache
-def _encoder(table: Table, column: str) -> Any:
-    """The value → array element encoder of a column, chosen once from its SQLAlchemy type."""
+def _encoder(table: Table, column: str) -> tuple[Callable[[Any], str], frozenset[type]]:
+    """A column's value → array element encoder, and the value kinds ``_literal``'s fast path
+    may take for it; chosen once from the column's SQLAlchemy type."""
     from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, Numeric, String
 
     col_type = table.c[column].type
-    for sa_type, encode in (
-        (JSON, _encode_json),
-        (String, _encode_str),
-        (Boolean, _encode_bool),
-        (Integer, _encode_int),
-        (Float, _encode_float),
-        (Numeric, _encode_decimal),
-        (DateTime, _encode_datetime),
+    for sa_type, encode, fast in (
+        (JSON, _encode_json, ()),  # a dict's JSON braces would read as a nested array
+        (String, _encode_str, (str,)),
+        (Boolean, _encode_bool, (bool,)),
+        (Integer, _encode_int, (int,)),
+        (Float, _encode_float, (float, int)),
+        (Numeric, _encode_decimal, (Decimal, int)),
+        (DateTime, _encode_datetime, (datetime.datetime,)),
     ):
         if isinstance(col_type, sa_type):
-            return encode
-    return _encode_any
+            return encode, frozenset(fast)
+    return _encode_any, _ANY_FAST
 
 
 @functools.lru_cache(maxsize=256)
