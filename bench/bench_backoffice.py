@@ -42,6 +42,9 @@ JWT = {
 }
 
 
+QUEUE = "backoffice-changes"
+
+
 def _int_env(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
@@ -89,9 +92,7 @@ def _sqs_batches(bodies: list[str], batch: int) -> list[str]:
     return [
         json.dumps(
             sqs_event(
-                sqs_record(
-                    body, queue_name="backoffice-changes", message_id=f"m{start + i}", sent_ms=sent + start + i
-                )
+                sqs_record(body, queue_name=QUEUE, message_id=f"m{start + i}", sent_ms=sent + start + i)
                 for i, body in enumerate(bodies[start : start + batch])
             )
         )

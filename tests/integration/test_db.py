@@ -158,12 +158,14 @@ def test_large_batch_is_one_statement(conn):
     assert len(statements) == 1
 
 
-def test_statements_are_rewritten_once_and_still_run_right(db):
+def test_pg8000_is_tuned_and_statements_still_run_right(db):
     import pg8000.legacy
 
-    opsdeck_db.engine()  # creating the engine installs the cache
+    from opsdeck import pgwire
+
+    opsdeck_db.engine()  # creating an engine installs the tuning
+    assert pgwire.installed()
     convert = pg8000.legacy.convert_paramstyle
-    assert convert.cached
     query = "SELECT %s::int + 1, '%%s in a '' quoted %s', 10 %% 3 -- a %s comment\n"
     assert convert("format", query, (41,)) == (
         "SELECT $1::int + 1, '%%s in a '' quoted %s', 10 % 3 -- a %s comment\n",
@@ -175,6 +177,43 @@ def test_statements_are_rewritten_once_and_still_run_right(db):
         (2, "it's text -- not a comment"),
         (3, "it's text -- not a comment"),
     ]
+
+
+def test_one_round_trip_per_statement_keeps_errors_and_transactions_intact(db):
+    from sqlalchemy.exc import DBAPIError, ProgrammingError
+
+    db.execute(text("CREATE TEMP TABLE rt (id int PRIMARY KEY, note text)"))
+    with pytest.raises(ProgrammingError, match="syntax error"), db.begin_nested():  # fails at Parse
+        db.execute(text("SELEC 1 WHERE :x"), {"x": 1})
+    with pytest.raises(DBAPIError, match="duplicate key"), db.begin_nested():  # fails at Execute
+        db.execute(text("INSERT INTO rt VALUES (:id, :note)"), {"id": 1, "note": "a"})
+        db.execute(text("INSERT INTO rt VALUES (:id, :note)"), {"id": 1, "note": "b"})
+    with pytest.raises(DBAPIError, match="invalid input syntax"), db.begin_nested():  # fails at Bind
+        db.execute(text("SELECT CAST(:n AS int)"), {"n": "many"})
+    rows = db.execute(text("INSERT INTO rt VALUES (:id, :note) RETURNING id, note"), {"id": 2, "note": None})
+    assert [tuple(r) for r in rows] == [(2, None)]
+    assert db.execute(text("SELECT count(*) FROM rt")).scalar() == 1  # the savepoints rolled back
+    assert db.execute(text("UPDATE rt SET note = 'x' WHERE id > :n"), {"n": 0}).rowcount == 1
+
+
+def test_a_pooled_connection_is_pinged_only_after_idling_and_replaced_if_gone(database_url):
+    engine = opsdeck_db.create_engine(database_url, pool_size=1)
+    pid = text("SELECT pg_backend_pid()")
+    try:
+        with engine.connect() as conn:
+            first = conn.execute(pid).scalar()
+        with engine.connect() as conn:  # used a moment ago: no ping, the same server session
+            assert conn.execute(pid).scalar() == first
+            record = conn.connection._connection_record
+        other = opsdeck_db.create_engine(database_url)  # another session kills ours
+        with other.connect() as killer:
+            assert killer.execute(text("SELECT pg_terminate_backend(:p, 5000)"), {"p": first}).scalar()
+        other.dispose()
+        record.info["idle_since"] -= opsdeck_db.PING_AFTER_IDLE_S + 1  # as if the container slept
+        with engine.connect() as conn:  # the ping finds it gone: a new connection, no error
+            assert conn.execute(pid).scalar() != first
+    finally:
+        engine.dispose()
 
 
 def test_unknown_columns_are_refused(conn):

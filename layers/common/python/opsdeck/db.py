@@ -6,7 +6,8 @@
 * The engine is created once per container. Behind RDS Proxy a container keeps at
   most ``DB_POOL_SIZE`` (default 1) connections; ``0`` selects ``NullPool``.
 * ``SSLContext`` is built once per mode (building one per connect costs ~22 ms).
-* pg8000's placeholder rewrite is cached per statement text (``_cache_paramstyle_conversion``).
+* pg8000 is tuned (``opsdeck.pgwire``): one round trip per statement, placeholders rewritten
+  once per statement text.
 * ``bulk_upsert`` writes a whole batch in ONE statement:
   ``INSERT … SELECT FROM unnest(:arrays) ON CONFLICT … DO UPDATE … WHERE <version guard>``
   (~30x the rows/s of ``executemany`` on pg8000, see BENCHMARKS.md).
@@ -30,6 +31,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from pydantic_core import to_json
 
+from . import pgwire
 from .errors import ConfigError, Unavailable
 from .jsonutil import dumps
 from .settings import platform, secret
@@ -138,44 +140,43 @@ def create_engine(url: str, *, pool_size: int = 0) -> Engine:
     if pool_size == 0:
         kwargs["poolclass"] = NullPool
     else:
-        kwargs.update(
-            pool_size=pool_size,
-            max_overflow=pool_size,
-            pool_pre_ping=True,  # a frozen container's connection may have been closed by the proxy
-            pool_recycle=600,
-        )
-    _cache_paramstyle_conversion()
+        kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_recycle=600)
+    pgwire.install()
     engine = sa_create_engine(normalize_url(url), **kwargs)
     event.listen(engine, "connect", _no_delay)
+    if pool_size:
+        event.listen(engine, "checkin", _idle_since)
+        event.listen(engine, "checkout", _ping_after_idle)
     return engine
 
 
-def _cache_paramstyle_conversion() -> None:
-    """Convert each statement's placeholders once per container, not on every execution.
+#: a pooled connection idle for longer is pinged before use
+PING_AFTER_IDLE_S = 5.0
 
-    On every ``cursor.execute`` pg8000 rewrites the ``%s`` placeholders SQLAlchemy emits into
-    ``$n`` by scanning the statement character by character in Python: ~1 ms for the
-    backoffice pairing statement (3 KB), ~2.5 µs per change event in the consumer. For the
-    positional styles the result depends on the statement text alone (the arguments pass
-    through unchanged), so it is memoised; the set of statements is small and fixed.
+
+def _idle_since(_dbapi_connection: Any, record: Any) -> None:
+    record.info["idle_since"] = time.monotonic()
+
+
+def _ping_after_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """Ping a pooled connection before use only if it sat idle (``pool_pre_ping`` pings always).
+
+    A Lambda container is frozen between invocations and the proxy or the server may close its
+    connection meanwhile; but one used a moment ago is alive, and a ping is a round trip on
+    every request. A failed ping makes the pool replace the connection (and retry checkout).
     """
-    import pg8000.legacy
-
-    convert = pg8000.legacy.convert_paramstyle
-    if getattr(convert, "cached", False):
+    idle_since = record.info.get("idle_since")
+    if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_S:
         return
+    from sqlalchemy.exc import DisconnectionError
 
-    @functools.lru_cache(maxsize=512)
-    def rewritten(style: str, query: str) -> str:
-        return convert(style, query, ())[0]
-
-    def convert_paramstyle(style: str, query: str, args: Any) -> tuple[str, Any]:
-        if style in ("format", "qmark", "numeric"):
-            return rewritten(style, query), args
-        return convert(style, query, args)
-
-    convert_paramstyle.cached = True  # type: ignore[attr-defined]
-    pg8000.legacy.convert_paramstyle = convert_paramstyle
+    try:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SELECT 1")
+        cursor.fetchall()
+        dbapi_connection.rollback()
+    except Exception as exc:
+        raise DisconnectionError(f"pooled connection is gone: {first_line(exc)}") from exc
 
 
 def _no_delay(dbapi_connection: Any, _record: Any) -> None:
