@@ -708,3 +708,52 @@ def test_openapi_documents_bearer_scheme(jwks_only: JwksServer) -> None:
 
     spec = create_app(title="t", base_path="/t", routers=[router]).openapi()
     assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+
+
+# ------------------------------------------------------------- verified tokens
+
+
+def test_a_verified_token_is_remembered_until_it_expires(
+    jwks_only: JwksServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decoded = []
+    real_decode = jwt.decode
+    monkeypatch.setattr(jwt, "decode", lambda *a, **k: decoded.append(1) or real_decode(*a, **k))
+    start_wall, start_mono = time.time(), time.monotonic()
+    token = rs256(claims(exp=int(start_wall) + 5))
+    assert auth.verify(token).subject == auth.verify(token).subject == "user-1"
+    assert len(decoded) == 1  # the second call skipped the signature and claim checks
+    # 40 s later: past exp + the 30 s leeway (though within VERIFIED_TTL_S): verified again, refused
+    monkeypatch.setattr(auth.time, "monotonic", lambda: start_mono + 40)
+    monkeypatch.setattr(jwt.api_jwt, "datetime", _FrozenDatetime.at(start_wall + 40))
+    with pytest.raises(Unauthorized, match="token expired"):
+        auth.verify(token)
+    assert len(decoded) == 2
+
+
+class _FrozenDatetime:
+    """Stands in for ``datetime`` inside PyJWT, whose clock is ``datetime.now(tz=utc)``."""
+
+    @staticmethod
+    def at(epoch: float) -> Any:
+        from datetime import datetime
+
+        class Frozen(datetime):
+            @classmethod
+            def now(cls, tz: Any = None) -> datetime:  # type: ignore[override]
+                return datetime.fromtimestamp(epoch, tz)
+
+        return Frozen
+
+
+def test_a_remembered_token_is_verified_again_when_the_settings_change(jwks_only: JwksServer) -> None:
+    token = rs256(claims())
+    assert auth.verify(token).subject == "user-1"
+    with env(JWT_AUDIENCE="another-api"):
+        assert rejected(token) == "wrong audience"
+
+
+def test_refused_tokens_are_not_remembered(jwks_only: JwksServer) -> None:
+    forged = rs256(claims(), key=OTHER_RSA_KEY)
+    assert rejected(forged) == rejected(forged) == "signature does not verify"
+    assert forged not in auth._verified
