@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, NotRequired, TypedDict
+from typing import Annotated, Any, Generic, Literal, NotRequired, TypedDict, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -196,6 +196,10 @@ class OrderKey(TypedDict):
 # -------------------------------------------------------------------- envelope
 
 
+RowT = TypeVar("RowT", LedgerRow, OrderRow)
+KeyT = TypeVar("KeyT", LedgerKey, OrderKey)
+
+
 class Source(TypedDict):
     __pydantic_config__ = _IGNORE_EXTRA  # type: ignore[misc]
 
@@ -205,43 +209,31 @@ class Source(TypedDict):
     txId: NotRequired[Position | None]
 
 
-class LedgerUpsert(TypedDict):
+class Upsert(TypedDict, Generic[RowT]):
+    """An insert, update or snapshot read: the new image is ``after``."""
+
     __pydantic_config__ = _IGNORE_EXTRA  # type: ignore[misc]
 
     op: Literal["c", "u", "r"]
-    after: LedgerRow
+    after: RowT
     source: Source
     ts_ms: NotRequired[Position | None]
 
 
-class LedgerDelete(TypedDict):
+class Delete(TypedDict, Generic[KeyT]):
+    """A delete: ``before`` holds at least the key."""
+
     __pydantic_config__ = _IGNORE_EXTRA  # type: ignore[misc]
 
     op: Literal["d"]
-    before: LedgerKey
+    before: KeyT
     source: Source
     ts_ms: NotRequired[Position | None]
 
 
-class OrderUpsert(TypedDict):
-    __pydantic_config__ = _IGNORE_EXTRA  # type: ignore[misc]
-
-    op: Literal["c", "u", "r"]
-    after: OrderRow
-    source: Source
-    ts_ms: NotRequired[Position | None]
-
-
-class OrderDelete(TypedDict):
-    __pydantic_config__ = _IGNORE_EXTRA  # type: ignore[misc]
-
-    op: Literal["d"]
-    before: OrderKey
-    source: Source
-    ts_ms: NotRequired[Position | None]
-
-
-Change = LedgerUpsert | LedgerDelete | OrderUpsert | OrderDelete
+LedgerUpsert, LedgerDelete = Upsert[LedgerRow], Delete[LedgerKey]
+OrderUpsert, OrderDelete = Upsert[OrderRow], Delete[OrderKey]
+Change = Upsert[LedgerRow] | Delete[LedgerKey] | Upsert[OrderRow] | Delete[OrderKey]
 
 
 def _table_of(value: Any) -> str | None:
