@@ -216,6 +216,16 @@ def test_a_pooled_connection_is_pinged_only_after_idling_and_replaced_if_gone(da
         engine.dispose()
 
 
+def test_the_connect_timeout_does_not_cut_off_long_statements(database_url, monkeypatch):
+    monkeypatch.setattr(opsdeck_db, "CONNECT_TIMEOUT_S", 1)
+    engine = opsdeck_db.create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT 7 FROM pg_sleep(1.5)")).scalar() == 7
+    finally:
+        engine.dispose()
+
+
 def test_unknown_columns_are_refused(conn):
     with pytest.raises(ValueError, match="no column"):
         bulk_upsert(conn, items, [{"id": "a", "colour": "red"}], key=["id"])

@@ -132,7 +132,7 @@ def create_engine(url: str, *, pool_size: int = 0) -> Engine:
     from sqlalchemy.pool import NullPool
 
     s = platform()
-    connect_args: dict[str, Any] = {"timeout": 10, "application_name": "opsdeck"}
+    connect_args: dict[str, Any] = {"timeout": CONNECT_TIMEOUT_S, "application_name": "opsdeck"}
     ctx = ssl_context(s.database_ssl)
     if ctx is not None:
         connect_args["ssl_context"] = ctx
@@ -143,7 +143,7 @@ def create_engine(url: str, *, pool_size: int = 0) -> Engine:
         kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_recycle=600)
     pgwire.install()
     engine = sa_create_engine(normalize_url(url), **kwargs)
-    event.listen(engine, "connect", _no_delay)
+    event.listen(engine, "connect", _tune_socket)
     if pool_size:
         event.listen(engine, "checkin", _idle_since)
         event.listen(engine, "checkout", _ping_after_idle)
@@ -179,15 +179,25 @@ def _ping_after_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         raise DisconnectionError(f"pooled connection is gone: {first_line(exc)}") from exc
 
 
-def _no_delay(dbapi_connection: Any, _record: Any) -> None:
-    """Disable Nagle's algorithm on TCP connections.
+#: how long connecting (TCP, TLS, authentication) may take
+CONNECT_TIMEOUT_S = 10
 
-    pg8000 does not set TCP_NODELAY: a statement larger than its write buffer is sent in
-    two segments and the second waits for the server's delayed ACK — ~40 ms per bulk
-    statement (measured: a 300-row upsert took 44 ms, 1.6 ms of it in the server).
+
+def _tune_socket(dbapi_connection: Any, _record: Any) -> None:
+    """Once connected: no timeout on statements, and Nagle's algorithm off.
+
+    * pg8000's ``timeout`` is the socket's: kept, it would also cut off any statement running
+      longer (a migration, a big backfill chunk) and lose the connection. It bounds connecting
+      only; a statement runs as long as the function's own timeout allows.
+    * pg8000 does not set TCP_NODELAY: a statement larger than its write buffer is sent in
+      two segments and the second waits for the server's delayed ACK — ~40 ms per bulk
+      statement (measured: a 300-row upsert took 44 ms, 1.6 ms of it in the server).
     """
     sock = getattr(dbapi_connection, "_usock", None)
-    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+    if sock is None:
+        return
+    sock.settimeout(None)
+    if sock.family in (socket.AF_INET, socket.AF_INET6):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
