@@ -36,7 +36,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from bench.support import database
+from bench.support import database, quiet_stdout
 
 ORDERS = 10_000
 PAGE = 100
@@ -233,7 +233,8 @@ def _throughput() -> Iterable[dict[str, Any]]:
         from functions.marketplace import orders_sync
 
         started = time.perf_counter()
-        result = orders_sync.handler(_scheduled_event(), _Context())
+        with quiet_stdout():  # the function's log lines would mix with the JSON results
+            result = orders_sync.handler(_scheduled_event(), _Context())
         e2e_s = time.perf_counter() - started
         assert (result["status"], result["new"]) == ("succeeded", count), result
         yield {
@@ -267,7 +268,8 @@ def _rate_scenario(version: str, pages: int, per_page: int, scale: float) -> Ite
         _clear_buckets()
         sim.reset_limits()
         started = time.perf_counter()
-        result = orders_sync.handler(_scheduled_event(), _Context())
+        with quiet_stdout():
+            result = orders_sync.handler(_scheduled_event(), _Context())
         wall = time.perf_counter() - started
     assert result["status"] == "succeeded", result
     counts = {op: s.requests for op, s in sim.stats.items()}
