@@ -233,7 +233,7 @@ class Delete(TypedDict, Generic[KeyT]):
 
 LedgerUpsert, LedgerDelete = Upsert[LedgerRow], Delete[LedgerKey]
 OrderUpsert, OrderDelete = Upsert[OrderRow], Delete[OrderKey]
-Change = Upsert[LedgerRow] | Delete[LedgerKey] | Upsert[OrderRow] | Delete[OrderKey]
+Change = LedgerUpsert | LedgerDelete | OrderUpsert | OrderDelete
 
 
 def _table_of(value: Any) -> str | None:
