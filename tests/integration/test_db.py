@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
+from uuid import UUID
 
 import pytest
 from sqlalchemy import JSON, BigInteger, Column, DateTime, MetaData, Numeric, Text, text
@@ -363,10 +364,14 @@ def test_array_literal_encoding_round_trips_every_supported_type(db):
         ["line\nbreak", "tab\t", "bell\x07", 'quote"s', "back\\slash", None],  # exact per-value path
         [1, -(2**63) + 1, None, 0],
         [T0, datetime(2026, 1, 1, 9, tzinfo=SEOUL), None, T0 + timedelta(microseconds=7)],
+        [Decimal("1.50"), Decimal("-2E+3"), None, Decimal("12345678901234567890.123456789")],
+        [UUID("12345678-1234-5678-1234-567812345678"), None],
+        [date(2026, 2, 28), None, date(1999, 12, 31)],
     ],
 )
 def test_array_literals_round_trip_through_postgresql(db, values):
-    kind = {str: "text", int: "bigint", datetime: "timestamptz"}[type(values[0])]
+    sql_types = {str: "text", int: "bigint", datetime: "timestamptz", Decimal: "numeric", UUID: "uuid"}
+    kind = {**sql_types, date: "date"}[type(values[0])]
     literal = opsdeck_db.array_literal(values)
     assert db.execute(text(f"SELECT CAST(:a AS {kind}[])"), {"a": literal}).scalar() == values
 
