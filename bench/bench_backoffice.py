@@ -151,13 +151,14 @@ def _orm_baseline(bodies: list[str], batch: int) -> float:
             for body in bodies[start : start + batch]:
                 change = changes.parse(body)
                 rank, major, minor, tomb = changes.order_key(change, 0)
-                obj = classes[changes.table_of(change)]()
+                obj = classes[change["source"]["table"]]()
                 for name, value in changes.image(change).items():
                     setattr(obj, name, value)
                 obj.lww_rank, obj.lww_major, obj.lww_minor, obj.lww_tomb = rank, major, minor, tomb
-                obj.source_ts, obj.synced_at = changes.source_ts(change), now
+                obj.source_ts = changes.utc_from_ms(change["source"].get("ts_ms"))
+                obj.synced_at = now
                 obj.source_lsn = change["source"].get("lsn")
-                obj.deleted_at = now if changes.is_delete(change) else None
+                obj.deleted_at = now if change["op"] == "d" else None
                 session.merge(obj)
             session.commit()
     return time.perf_counter() - started

@@ -14,9 +14,9 @@ use (an update's ``before``, a delete's ``after``) is not read.
 
 A validated change is a plain ``dict`` (the ``TypedDict`` shapes below), not a model instance:
 validating into dicts stays inside pydantic-core and costs about a third of building nested
-models, which matters at tens of thousands of changes per second (BENCHMARKS.md). The
-functions below (``table_of``, ``image``, ``key_of``, ``order_key``) are what the apply path
-reads from a change.
+models, which matters at tens of thousands of changes per second (BENCHMARKS.md). The apply
+path reads it as such (``change["source"]["table"]``, ``change["op"]``) plus ``image`` (the row
+to store) and ``order_key`` (its place in the LWW order).
 
 Last-writer-wins needs a *total* order that SQL can compare as one row value, so every change
 gets the key ``(rank, major, minor, tomb)``; the stored row is replaced only by a strictly greater
@@ -61,7 +61,6 @@ from pydantic import (
 
 MAX_BIGINT = 2**63 - 1
 TABLES = ("ledger_entries", "payment_orders")
-KEY_COLUMN = {"ledger_entries": "tx_id", "payment_orders": "order_id"}
 TIMESTAMP_COLUMNS = ("created_at", "updated_at")
 
 RANK_INGESTION, RANK_POSITION, RANK_VERSION, RANK_FINAL_DELETE = 0, 1, 2, 3
@@ -266,14 +265,6 @@ def parse(body: str | bytes) -> Change:
 # ------------------------------------------------------- what the apply path reads
 
 
-def table_of(change: Change) -> str:
-    return change["source"]["table"]
-
-
-def is_delete(change: Change) -> bool:
-    return change["op"] == "d"
-
-
 def image(change: Change) -> dict[str, Any]:
     """The row image to store: ``after``, or for a delete ``before``; naive timestamps become UTC.
 
@@ -285,17 +276,6 @@ def image(change: Change) -> dict[str, Any]:
         if value is not None and value.tzinfo is None:
             row[name] = value.replace(tzinfo=UTC)
     return row
-
-
-def key_of(change: Change) -> str:
-    table = change["source"]["table"]
-    row = change["before"] if change["op"] == "d" else change["after"]  # type: ignore[typeddict-item]
-    return row[KEY_COLUMN[table]]
-
-
-def source_ts(change: Change) -> datetime | None:
-    """When the source committed the change (``source.ts_ms``)."""
-    return utc_from_ms(change["source"].get("ts_ms"))
 
 
 def utc_from_ms(ms: int | None) -> datetime | None:
