@@ -271,6 +271,55 @@ FUNCTIONS: tuple[Function, ...] = (
         cache=True,
         secrets=("marketplace-spapi",),
     ),
+    # snacks (seed 003) --------------------------------------------------------------
+    Function(
+        name="snacks-api",
+        capability="snacks",
+        handler="functions.snacks.api.handler",
+        description="Accounts and ES256 tokens (own issuer, JWKS), snacks, reactions, orders, statistics",
+        # authorizer=None: snacks is its own token issuer and verifies its tokens in the function
+        trigger=Http(
+            routes=(
+                Route("POST", "/snacks/auth/signup"),
+                Route("POST", "/snacks/auth/token"),
+                Route("POST", "/snacks/auth/token/refresh"),
+                Route("GET", "/snacks/.well-known/jwks.json"),
+                Route("GET", "/snacks/users/me"),
+                Route("DELETE", "/snacks/users/me"),
+                Route("GET", "/snacks/users"),
+                Route("POST", "/snacks/users/{user_uid}/promote"),
+                Route("GET", "/snacks/snacks"),
+                Route("POST", "/snacks/snacks"),
+                Route("GET", "/snacks/snacks/{snack_uid}"),
+                Route("POST", "/snacks/snacks/{snack_uid}/reaction"),
+                Route("DELETE", "/snacks/snacks/{snack_uid}/reaction"),
+                Route("POST", "/snacks/order"),
+                Route("GET", "/snacks/orders"),
+                Route("GET", "/snacks/order/{order_uid}"),
+                Route("PUT", "/snacks/order/{order_uid}"),
+                Route("GET", "/snacks/statistics"),
+                Route("GET", "/snacks/docs"),
+                Route("GET", "/snacks/openapi.json"),
+            )
+        ),
+        # Argon2id (t=2, m=19 MiB, p=1) per sign-in; 512 MB gives a third of a vCPU more than 256
+        memory_mb=512,
+        database=True,
+        cache=True,
+        secrets=("snacks-signing-keys",),
+    ),
+    Function(
+        name="snacks-reactions-flush",
+        capability="snacks",
+        handler="functions.snacks.flush.handler",
+        description="Redis reaction counts → statistics columns; reconciles them after Redis loss",
+        trigger=Schedule(expression="rate(1 minute)", name="snacks-reactions-flush"),
+        timeout_s=120,
+        database=True,
+        cache=True,
+        # one flush at a time: two would race on the same counts
+        reserved_concurrency=1,
+    ),
     # backoffice (seed 004) ----------------------------------------------------------
     Function(
         name="backoffice-consumer",

@@ -405,13 +405,19 @@ class LocalCloud:
         return wiring
 
     def _secret_values(self) -> dict[str, Any]:
-        """Secret values: ``<root>/secrets/<name>.json``, else the simulator's ``secret_values(url)``."""
+        """Secret values: ``<root>/secrets/<name>.json``, else the simulator's ``secret_values(url)``
+        or the demo module's ``secret_values()``."""
         values: dict[str, Any] = {}
         for cap in sorted({f.capability for f in self.functions}):
             module = self._capability_module(cap, "simulator")
             provider = getattr(module, "secret_values", None) if module else None
             if callable(provider) and cap in self.simulator_urls:
                 values.update(provider(self.simulator_urls[cap]))
+            # a capability without an upstream simulator (snacks: its own signing keys)
+            demo = self._capability_module(cap, "demo")
+            local = getattr(demo, "secret_values", None) if demo else None
+            if callable(local):
+                values.update(local())
         folder = self.root / "secrets"
         if folder.is_dir():
             for path in folder.glob("*.json"):

@@ -24,6 +24,11 @@ past its ``exp``): a client repeating its token skips signature and claim checks
 on the reference VM), as API Gateway's authorizer cache does. Only a token that verified
 is remembered, under the exact token text and the settings it verified against, so a
 changed or forged token is always verified in full.
+
+A function that is its own issuer (snacks signs its tokens with keys from Secrets Manager)
+passes a ``KeyProvider`` to ``verify``: its issuer, audience, asymmetric algorithms and a
+``kid`` → public key lookup replace the platform's ``JWT_*`` settings for that call, with the
+same header checks, claim checks and verified-token memory — no HTTP call to its own JWKS.
 """
 
 from __future__ import annotations
@@ -135,6 +140,27 @@ def principal_from_event(event: Mapping[str, Any]) -> Principal | None:
 
 
 # --------------------------------------------------------------- verification
+
+
+@dataclass(frozen=True, eq=False)
+class KeyProvider:
+    """An in-process issuer's verification settings: ``key(kid)`` → public key or ``None``.
+
+    ``key`` returns a ``cryptography`` public key (or a ``PyJWK``) for a known ``kid`` and
+    ``None`` for an unknown one; ``algorithms`` must be asymmetric (RS/PS/ES). Tokens must carry
+    ``exp``, ``iss``, ``aud``, ``sub`` and ``kid``, like JWKS-verified ones.
+    """
+
+    issuer: str
+    audience: str
+    algorithms: frozenset[str]
+    key: Callable[[str], Any] = field(repr=False)
+    leeway_s: int = 30
+
+    def __post_init__(self) -> None:
+        bad = set(self.algorithms) - _JWKS_KTY.keys()
+        if not self.algorithms or bad:
+            raise ConfigError(f"KeyProvider algorithms must be asymmetric, got {sorted(self.algorithms)}")
 
 
 def _required(value: str | None, env_var: str) -> str:
@@ -265,15 +291,15 @@ def _reason(exc: Exception) -> str:
     return next((reason for kind, reason in reasons if isinstance(exc, kind)), "invalid token")
 
 
-def verify(token: str) -> Principal:
-    """Verify a bearer JWT against the platform settings; ``Unauthorized`` on any failure."""
-    settings = platform()
+def verify(token: str, keys: KeyProvider | None = None) -> Principal:
+    """Verify a bearer JWT against the platform settings (or ``keys``); ``Unauthorized`` on any failure."""
+    settings: Any = keys if keys is not None else platform()
     remembered = _verified.get(token) if isinstance(token, str) else None
     if remembered is not None:
         principal, deadline, verified_with = remembered
         if verified_with is settings and time.monotonic() < deadline:
             return principal
-    principal, expires_in = _verify(token, settings)
+    principal, expires_in = _verify_with(token, keys) if keys is not None else _verify(token, settings)
     if len(_verified) >= VERIFIED_MAX:
         _verified.clear()
     _verified[token] = (principal, time.monotonic() + min(VERIFIED_TTL_S, expires_in), settings)
@@ -309,6 +335,42 @@ def _verify(token: str, settings: PlatformSettings) -> tuple[Principal, float]:
     except (jwt.PyJWTError, ValueError, TypeError) as exc:
         raise Unauthorized(_reason(exc)) from None
     expires_in = float(claims["exp"]) + settings.jwt_leeway_s - time.time()
+    return principal_from_claims(claims, "bearer"), expires_in
+
+
+def _verify_with(token: str, keys: KeyProvider) -> tuple[Principal, float]:
+    """``_verify`` against an in-process issuer's keys."""
+    import jwt
+
+    if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
+        raise Unauthorized("malformed token")
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        raise Unauthorized("malformed token") from None
+    alg = header.get("alg")
+    if not isinstance(alg, str) or alg not in keys.algorithms:
+        raise Unauthorized("algorithm not allowed")
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise Unauthorized("missing key id")
+    key = keys.key(kid)
+    if key is None:
+        raise Unauthorized("unknown signing key")
+    key = getattr(key, "key", key)  # a PyJWK carries the cryptography key in ``key``
+    try:
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=[alg],
+            issuer=keys.issuer,
+            audience=keys.audience,
+            leeway=keys.leeway_s,
+            options={"require": list(REQUIRED_CLAIMS)},
+        )
+    except (jwt.PyJWTError, ValueError, TypeError) as exc:
+        raise Unauthorized(_reason(exc)) from None
+    expires_in = float(claims["exp"]) + keys.leeway_s - time.time()
     return principal_from_claims(claims, "bearer"), expires_in
 
 

@@ -1,0 +1,705 @@
+"""``snacks-api``: accounts and tokens, snacks, reactions, orders and statistics (seed 003).
+
+Thin: parse (FastAPI/pydantic, constraints declared so OpenAPI shows them), authenticate,
+call ``service``, render. Paths are the seed's; a trailing slash (``/snacks/auth/token/``, as
+the seed writes them) is accepted on every route, as API Gateway routes both forms alike.
+
+Authentication happens here (catalog routes have ``authorizer=None``): snacks issues its own
+ES256 tokens (``tokens``) and verifies them with ``opsdeck.auth.verify`` and its own public keys;
+every request then checks the account (resigned, token generation) in PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Path, Query, Request, Security
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+
+from opsdeck import auth, db
+from opsdeck import cursor as cursor_codec
+from opsdeck.api import create_app, lambda_handler
+from opsdeck.errors import InvalidInput, MissingCredentials
+from opsdeck.lazy import lazy_import
+
+from . import domain
+
+service = lazy_import("functions.snacks.service")
+repository = lazy_import("functions.snacks.repository")
+tokens = lazy_import("functions.snacks.tokens")
+
+BASE = "/snacks"
+UID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+EMAIL = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$"
+NO_STORE = {"cache-control": "no-store"}
+MAX_LIMIT = 100
+
+_problem = {"content": {"application/problem+json": {}}}
+
+
+def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    text = {
+        400: "The body is not valid JSON",
+        401: "No valid bearer token, or the account resigned",
+        403: "The caller is not an admin",
+        404: "Unknown id",
+        409: "The request conflicts with the current state (see the problem's detail)",
+        422: "A parameter or the body is not valid",
+        429: "Too many attempts (see Retry-After)",
+    }
+    return {s: {"description": text[s], **_problem} for s in statuses}
+
+
+bearer = HTTPBearer(auto_error=False, description="An access token from POST /snacks/auth/token")
+
+# ----------------------------------------------------------------------- models
+
+Uid = Annotated[str, Path(pattern=UID, description="uuid")]
+
+
+class SignUp(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "example": {"email": "mina@example.com", "password": "boatymcboatface", "name": "Mina"}
+        },
+    )
+    email: Annotated[str, Field(pattern=EMAIL, max_length=254)]
+    password: Annotated[str, Field(min_length=8, max_length=256)]
+    name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"\S")]
+
+
+class TokenRequest(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"example": {"username": "mina@example.com", "password": "boatymcboatface"}}
+    )
+    username: Annotated[str, Field(min_length=1, max_length=254, description="the account's email")]
+    password: Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class RefreshRequest(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"example": {"refresh": "eyJhbGciOiJFUzI1NiIsImtpZCI6..."}})
+    refresh: Annotated[str, Field(min_length=1, max_length=4096)]
+
+
+class TokenPair(BaseModel):
+    access: str
+    refresh: str
+
+
+class UserView(BaseModel):
+    uid: str
+    email: str
+    name: str
+    role: Literal["member", "admin"]
+    is_deleted: bool
+    created_at: dt.datetime
+
+
+class UserPage(BaseModel):
+    items: list[UserView]
+    next_cursor: str | None
+
+
+Money = Annotated[Decimal, Field(ge=0, le=Decimal("999999999999.99"), decimal_places=2)]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", examples=["KRW"])]
+
+
+class NewSnack(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "example": {
+                "name": "Choco Pie",
+                "purchase_url": "https://shop.example.com/choco-pie",
+                "image_url": "https://img.example.com/choco-pie.jpg",
+                "description": "12 pieces",
+                "currency": "KRW",
+                "price": "4800.00",
+            }
+        },
+    )
+    name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"\S")]
+    purchase_url: Annotated[str | None, Field(max_length=2048, pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://")] = None
+    image_url: Annotated[str | None, Field(max_length=2048, pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://")] = None
+    description: Annotated[str, Field(max_length=2000)] = ""
+    currency: Currency
+    price: Money
+
+
+class SnackInOrder(BaseModel):
+    """A snack by name: the registered one with that name, else registered now."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"\S")]
+    purchase_url: Annotated[str | None, Field(max_length=2048, pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://")] = None
+    image_url: Annotated[str | None, Field(max_length=2048, pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://")] = None
+    description: Annotated[str, Field(max_length=2000)] = ""
+    currency: Currency | None = None
+    price: Money | None = None
+
+
+class Item(BaseModel):
+    """Exactly one of ``snack_uid`` (a registered snack) or ``snack`` (by name)."""
+
+    model_config = ConfigDict(extra="forbid")
+    snack_uid: Annotated[str | None, Field(pattern=UID)] = None
+    snack: SnackInOrder | None = None
+    quantity: Annotated[int, Field(ge=1, le=10000)]
+
+
+class NewOrder(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "example": {
+                "items": [
+                    {"snack_uid": "6f1c9a52-1f43-4d6e-9a57-1b2f0c3d4e5f", "quantity": 2},
+                    {
+                        "snack": {"name": "Honey Butter Chip", "currency": "KRW", "price": "1500"},
+                        "quantity": 5,
+                    },
+                ],
+                "note": "for the Friday meeting",
+            }
+        },
+    )
+    items: Annotated[list[Item], Field(min_length=1, max_length=100)]
+    note: Annotated[str, Field(max_length=1000)] = ""
+
+
+class OrderUpdate(BaseModel):
+    """An admin's status change (``status``, with ``estimated_arrival`` on ordered/shipping), or
+    the owner's edit of ``items`` / ``note`` while the order is created — one or the other."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"example": {"status": "ordered", "estimated_arrival": "2026-12-10"}},
+    )
+    status: Literal["created", "approved", "ordered", "shipping", "completed", "canceled"] | None = None
+    estimated_arrival: dt.date | None = None
+    items: Annotated[list[Item] | None, Field(min_length=1, max_length=100)] = None
+    note: Annotated[str | None, Field(max_length=1000)] = None
+
+
+class ReactionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {"type": "like"}})
+    type: Literal["like", "hate"]
+
+
+class ReactionView(BaseModel):
+    snack_uid: str
+    my_reaction: Literal["like", "hate"] | None
+    like_count: int
+    hate_count: int
+
+
+class SnackView(BaseModel):
+    uid: str
+    name: str
+    purchase_url: str | None
+    image_url: str | None
+    description: str
+    currency: str
+    price: str
+    like_count: int
+    hate_count: int
+    like_ratio: float | None = Field(description="likes / hates; null without hates")
+    my_reaction: Literal["like", "hate"] | None = None
+    created_at: dt.datetime
+
+
+class SnackPage(BaseModel):
+    items: list[SnackView]
+    next_cursor: str | None
+
+
+class OrderItemView(BaseModel):
+    snack_uid: str
+    name: str
+    quantity: int
+    unit_price: str
+    currency: str
+    purchase_url: str | None
+    image_url: str | None
+    description: str
+
+
+class OrderView(BaseModel):
+    uid: str
+    status: str
+    estimated_arrival: dt.date | None
+    note: str
+    user_uid: str
+    user_name: str
+    items: list[OrderItemView]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    status_changed_at: dt.datetime
+
+
+class OrderPage(BaseModel):
+    items: list[OrderView]
+    next_cursor: str | None
+
+
+class Statistics(BaseModel):
+    period: dict[str, str]
+    order_count: int = Field(description="orders in the period, canceled ones excepted")
+    orders_by_status: dict[str, int]
+    snack_quantity: int
+    amount: dict[str, str] = Field(description="sum of quantity x unit price per currency")
+    by_currency: dict[str, dict[str, Any]]
+    snacks: list[dict[str, Any]]
+    orders: list[OrderView]
+    next_cursor: str | None
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _json(body: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse(json.loads(json.dumps(body, default=_default)), status_code=status, headers=NO_STORE)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return f"{value:.2f}"
+    raise TypeError(type(value).__name__)
+
+
+def _source_ip(request: Request) -> str | None:
+    event = request.scope.get("aws.event")
+    if isinstance(event, dict):
+        ip = ((event.get("requestContext") or {}).get("http") or {}).get("sourceIp")
+        if ip:
+            return str(ip)[:64]
+    return request.client.host if request.client else None
+
+
+def _principal(request: Request) -> auth.Principal:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise MissingCredentials("missing bearer token")
+    return auth.verify(token.strip(), tokens.provider("access"))
+
+
+def _user(request: Request):
+    principal = _principal(request)
+    with db.transaction() as conn:
+        return service.current_user(conn, principal)
+
+
+def _user_view(row: dict) -> dict:
+    return {k: row[k] for k in ("uid", "email", "name", "role", "is_deleted", "created_at")}
+
+
+def _snack_view(row: dict) -> dict:
+    likes, hates = row["like_count"], row["hate_count"]
+    return {
+        "uid": row["uid"],
+        "name": row["name"],
+        "purchase_url": row["purchase_url"],
+        "image_url": row["image_url"],
+        "description": row["description"],
+        "currency": row["currency"],
+        "price": row["price"],
+        "like_count": likes,
+        "hate_count": hates,
+        "like_ratio": round(likes / hates, 4) if hates else None,
+        "my_reaction": row.get("my_reaction"),
+        "created_at": row["created_at"],
+    }
+
+
+def _order_view(row: dict) -> dict:
+    return {k: v for k, v in row.items() if k not in ("id", "user_id")}
+
+
+def _limit(limit: int | None, default: int = 50) -> int:
+    return default if limit is None else limit
+
+
+Limit = Annotated[int | None, Query(ge=1, le=MAX_LIMIT, description=f"1..{MAX_LIMIT} (default 50)")]
+Cursor = Annotated[str | None, Query(max_length=400, description="next_cursor of the previous page")]
+
+# ----------------------------------------------------------------------- routes
+
+accounts = APIRouter(prefix=BASE, tags=["accounts"])
+
+
+@accounts.post(
+    "/auth/signup",
+    status_code=201,
+    response_model=UserView,
+    summary="Sign up with email (the login id), password and name",
+    responses=_problems(400, 409, 422),
+)
+async def sign_up(body: SignUp) -> JSONResponse:
+    row = service.sign_up(body.email, body.password, body.name)
+    return _json(_user_view(row), 201)
+
+
+@accounts.post(
+    "/auth/token",
+    response_model=TokenPair,
+    summary="Sign in: access and refresh token",
+    responses=_problems(400, 401, 422, 429),
+)
+async def token(request: Request, body: TokenRequest) -> JSONResponse:
+    return _json(service.sign_in(body.username, body.password, _source_ip(request)))
+
+
+@accounts.post(
+    "/auth/token/refresh",
+    response_model=TokenPair,
+    summary="A new access token; the refresh token is spent and replaced (rotation)",
+    responses=_problems(400, 401, 422),
+)
+async def refresh(body: RefreshRequest) -> JSONResponse:
+    return _json(service.refresh(body.refresh))
+
+
+@accounts.get("/.well-known/jwks.json", summary="The public keys that verify snacks tokens (JWK Set)")
+async def jwks() -> JSONResponse:
+    return JSONResponse(tokens.jwks(), headers={"cache-control": "public, max-age=300"})
+
+
+@accounts.get(
+    "/users/me",
+    response_model=UserView,
+    summary="The caller's account",
+    responses=_problems(401),
+    dependencies=[Security(bearer)],
+)
+async def me(request: Request) -> JSONResponse:
+    user = _user(request)
+    with db.transaction() as conn:
+        return _json(_user_view(repository.user_by_uid(conn, user.uid)))
+
+
+@accounts.delete(
+    "/users/me",
+    status_code=204,
+    summary="Resign: the account is kept as deleted, every token ends, the email cannot sign up again",
+    responses=_problems(401, 409),
+    dependencies=[Security(bearer)],
+)
+async def resign(request: Request) -> Response:
+    service.resign(_user(request))
+    return Response(status_code=204, headers=NO_STORE)
+
+
+@accounts.get(
+    "/users",
+    response_model=UserPage,
+    summary="Every account (admins)",
+    responses=_problems(401, 403, 422),
+    dependencies=[Security(bearer)],
+)
+async def users(request: Request, limit: Limit = None, cursor: Cursor = None) -> JSONResponse:
+    user = _user(request)
+    service.require_admin(user)
+    after = cursor_codec.decode(cursor, "u")
+    if after is not None and not (len(after) == 1 and isinstance(after[0], int)):
+        raise InvalidInput("cursor is malformed")
+    size = _limit(limit)
+    with db.transaction() as conn:
+        rows = repository.list_users(conn, size + 1, after[0] if after else None)
+    page = rows[:size]
+    nxt = cursor_codec.encode("u", page[-1]["id"]) if len(rows) > size else None
+    return _json({"items": [_user_view(r) for r in page], "next_cursor": nxt})
+
+
+@accounts.post(
+    "/users/{user_uid}/promote",
+    response_model=UserView,
+    summary="Make a member an admin (admins)",
+    responses=_problems(401, 403, 404, 409, 422),
+    dependencies=[Security(bearer)],
+)
+async def promote(request: Request, user_uid: Uid) -> JSONResponse:
+    return _json(_user_view(service.promote(_user(request), user_uid.lower())))
+
+
+snacks = APIRouter(prefix=BASE, tags=["snacks"], dependencies=[Security(bearer)])
+
+
+@snacks.get(
+    "/snacks",
+    response_model=SnackPage,
+    summary="Snacks by like/hate ratio (no hates ranks first, no reactions counts as 1)",
+    responses=_problems(401, 422),
+)
+async def list_snacks(request: Request, limit: Limit = None, cursor: Cursor = None) -> JSONResponse:
+    user = _user(request)
+    after = cursor_codec.decode(cursor, "s")
+    if after is not None:
+        try:
+            neg_ratio, neg_likes, sid = float(after[0]), int(after[1]), int(after[2])
+        except (ValueError, TypeError, IndexError):
+            raise InvalidInput("cursor is malformed") from None
+        after = (neg_ratio, neg_likes, sid)
+    size = _limit(limit)
+    with db.transaction() as conn:
+        rows = repository.snack_page(conn, size + 1, after)
+        page = rows[:size]
+        mine = repository.my_reactions(conn, user.id, [r["id"] for r in page])
+    nxt = None
+    if len(rows) > size:
+        last = page[-1]
+        nxt = cursor_codec.encode("s", repr(float(last["neg_ratio"])), -last["like_count"], last["id"])
+    items = [_snack_view(r) for r in service.with_counts(page, mine)]
+    return _json({"items": items, "next_cursor": nxt})
+
+
+@snacks.post(
+    "/snacks",
+    status_code=201,
+    response_model=SnackView,
+    summary="Register a snack (its name is its identity)",
+    responses=_problems(400, 401, 409, 422),
+)
+async def create_snack(request: Request, body: NewSnack) -> JSONResponse:
+    user = _user(request)
+    with db.transaction() as conn:
+        row = service.create_snack(conn, user, body.model_dump())
+    return _json(_snack_view(row), 201)
+
+
+@snacks.get(
+    "/snacks/{snack_uid}", response_model=SnackView, summary="One snack", responses=_problems(401, 404, 422)
+)
+async def get_snack(request: Request, snack_uid: Uid) -> JSONResponse:
+    user = _user(request)
+    with db.transaction() as conn:
+        row = repository.snack_by_uid(conn, snack_uid.lower())
+        if row is None:
+            from opsdeck.errors import NotFound
+
+            raise NotFound(f"no snack {snack_uid}")
+        mine = repository.my_reactions(conn, user.id, [row["id"]])
+    return _json(_snack_view(service.with_counts([row], mine)[0]))
+
+
+@snacks.post(
+    "/snacks/{snack_uid}/reaction",
+    response_model=ReactionView,
+    summary="Like or hate a snack (the other one switches it; the same one again is 409)",
+    responses=_problems(400, 401, 404, 409, 422),
+)
+async def react(request: Request, snack_uid: Uid, body: ReactionRequest) -> JSONResponse:
+    return _json(service.react(_user(request), snack_uid.lower(), body.type))
+
+
+@snacks.delete(
+    "/snacks/{snack_uid}/reaction",
+    response_model=ReactionView,
+    summary="Cancel one's reaction",
+    responses=_problems(401, 404, 422),
+)
+async def unreact(request: Request, snack_uid: Uid) -> JSONResponse:
+    return _json(service.react(_user(request), snack_uid.lower(), None))
+
+
+orders = APIRouter(prefix=BASE, tags=["orders"], dependencies=[Security(bearer)])
+
+
+def _items(items: list[Item]) -> list[dict]:
+    out = []
+    for i in items:
+        if (i.snack_uid is None) == (i.snack is None):
+            raise InvalidInput("each item names exactly one of snack_uid or snack")
+        out.append(
+            {
+                "snack_uid": i.snack_uid.lower() if i.snack_uid else None,
+                "snack": i.snack.model_dump() if i.snack else None,
+                "quantity": i.quantity,
+            }
+        )
+    return out
+
+
+@orders.post(
+    "/order",
+    status_code=201,
+    response_model=OrderView,
+    summary="Order snacks (registered ones by uid, or any by name) with quantities",
+    responses=_problems(400, 401, 404, 409, 422),
+)
+async def create_order(request: Request, body: NewOrder) -> JSONResponse:
+    row = service.create_order(_user(request), _items(body.items), body.note)
+    return _json(_order_view(row), 201)
+
+
+Year = Annotated[int | None, Query(ge=2000, le=2100)]
+Month = Annotated[int | None, Query(ge=1, le=12)]
+
+
+@orders.get(
+    "/orders",
+    response_model=OrderPage,
+    summary="Orders, newest first (members: their own; admins: all); ?year=&month= for a month",
+    responses=_problems(401, 422),
+)
+async def list_orders(
+    request: Request,
+    year: Year = None,
+    month: Month = None,
+    status: Annotated[Literal[domain.STATUSES] | None, Query()] = None,  # type: ignore[valid-type]
+    limit: Limit = None,
+    cursor: Cursor = None,
+) -> JSONResponse:
+    user = _user(request)
+    start = end = None
+    if year is not None or month is not None:
+        if year is None:
+            raise InvalidInput("month needs a year")
+        p = domain.period(year=year, month=month)
+        start, end = p.start, p.end
+    size = _limit(limit)
+    after = _order_cursor(cursor)
+    with db.transaction() as conn:
+        rows = repository.order_page(
+            conn,
+            user_id=None if user.is_admin else user.id,
+            start=start,
+            end=end,
+            status=status,
+            limit=size + 1,
+            after=after,
+        )
+    return _json(_order_page(rows, size))
+
+
+def _order_cursor(cursor: str | None) -> tuple[dt.datetime, int] | None:
+    after = cursor_codec.decode(cursor, "o")
+    if after is None:
+        return None
+    try:
+        return dt.datetime.fromisoformat(after[0]), int(after[1])
+    except (ValueError, TypeError, IndexError):
+        raise InvalidInput("cursor is malformed") from None
+
+
+def _order_page(rows: list[dict], size: int, kind: str = "o") -> dict:
+    page = rows[:size]
+    nxt = None
+    if len(rows) > size:
+        last = page[-1]
+        nxt = cursor_codec.encode(kind, last["created_at"].isoformat(), last["id"])
+    return {"items": [_order_view(r) for r in page], "next_cursor": nxt}
+
+
+@orders.get(
+    "/order/{order_uid}", response_model=OrderView, summary="One order", responses=_problems(401, 404, 422)
+)
+async def get_order(request: Request, order_uid: Uid) -> JSONResponse:
+    user = _user(request)
+    with db.transaction() as conn:
+        return _json(_order_view(service.get_order(conn, user, order_uid.lower())))
+
+
+@orders.put(
+    "/order/{order_uid}",
+    response_model=OrderView,
+    summary="Change the status (admins) or edit items/note while created",
+    responses=_problems(400, 401, 403, 404, 409, 422),
+)
+async def update_order(
+    request: Request, order_uid: Uid, body: Annotated[OrderUpdate, Body()]
+) -> JSONResponse:
+    user = _user(request)
+    uid = order_uid.lower()
+    if body.status is not None:
+        if body.items is not None or body.note is not None:
+            raise InvalidInput("a status change carries no items or note; send them separately")
+        row = service.transition(user, uid, body.status, body.estimated_arrival)
+    else:
+        if body.estimated_arrival is not None:
+            raise InvalidInput("estimated_arrival goes with a status change to ordered or shipping")
+        if body.items is None and body.note is None:
+            raise InvalidInput("nothing to change: give status, items or note")
+        row = service.edit_order(user, uid, _items(body.items) if body.items is not None else None, body.note)
+    return _json(_order_view(row))
+
+
+@orders.get(
+    "/statistics",
+    response_model=Statistics,
+    summary="Figures of a period (admins): year / month / day / day range / ISO week / n-th week of a month",
+    responses=_problems(401, 403, 422),
+)
+async def statistics(
+    request: Request,
+    year: Year = None,
+    month: Month = None,
+    day: Annotated[int | None, Query(ge=1, le=31)] = None,
+    week: Annotated[
+        int | None, Query(ge=1, le=5, description="n-th week of the month: days 7n-6..7n")
+    ] = None,
+    iso_week: Annotated[int | None, Query(ge=1, le=53)] = None,
+    date_from: Annotated[dt.date | None, Query(alias="from", description="first day, inclusive")] = None,
+    date_to: Annotated[dt.date | None, Query(alias="to", description="last day, inclusive")] = None,
+    limit: Limit = None,
+    cursor: Cursor = None,
+) -> JSONResponse:
+    user = _user(request)
+    service.require_admin(user)
+    p = domain.period(
+        year=year, month=month, day=day, week=week, iso_week=iso_week, date_from=date_from, date_to=date_to
+    )
+    size = _limit(limit)
+    after = _order_cursor(cursor)
+    with db.transaction() as conn:
+        figures = repository.statistics(conn, p.start, p.end, 100)
+        rows = repository.order_page(
+            conn, user_id=None, start=p.start, end=p.end, status=None, limit=size + 1, after=after
+        )
+    by_status = {k: int(v) for k, v in figures["by_status"].items()}
+    body = {
+        "period": {"kind": p.kind, "label": p.label, "start": p.start.isoformat(), "end": p.end.isoformat()},
+        "order_count": sum(v for k, v in by_status.items() if k != "canceled"),
+        "orders_by_status": by_status,
+        "snack_quantity": int(figures["snack_quantity"]),
+        "amount": {c: v["amount"] for c, v in figures["by_currency"].items()},
+        "by_currency": figures["by_currency"],
+        "snacks": figures["snacks"],
+        **_order_page(rows, size),
+    }
+    return _json(body)
+
+
+class TrailingSlash:
+    """``/snacks/order/`` is ``/snacks/order``: the seed's paths end in a slash (pure ASGI)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            path = scope["path"]
+            if len(path) > 1 and path.endswith("/"):
+                scope = {**scope, "path": path.rstrip("/") or "/"}
+                if scope.get("raw_path"):
+                    scope["raw_path"] = scope["raw_path"].rstrip(b"/") or b"/"
+        await self.app(scope, receive, send)
+
+
+app = create_app(
+    title="opsdeck snacks",
+    base_path=BASE,
+    routers=[accounts, snacks, orders],
+    description="Team snack ordering (seed 003): accounts with JWT, snacks, reactions, orders, statistics.",
+)
+app.add_middleware(TrailingSlash)
+handler = lambda_handler(app)
