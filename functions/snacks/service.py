@@ -363,7 +363,7 @@ def edit_order(user: User, uid: str, items: Sequence[dict] | None, note: str | N
         if order["status"] != "created":
             raise domain.OrderNotEditable(
                 f"an order can be edited only while created; this one is {order['status']}",
-                status=order["status"],
+                order_status=order["status"],
             )
         if items is not None:
             resolved = _resolve_items(conn, user, items)

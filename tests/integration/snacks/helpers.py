@@ -40,12 +40,12 @@ class Client:
         event = http_event(method, path, body=body, query=query, headers=headers, source_ip=ip)
         return Response(api.handler(event, LambdaContext("snacks-api")))
 
-    def sign_up(self, email: str, password: str = "password-123", name: str = "Someone") -> Response:
+    def sign_up(self, email: str, password: str = "password-123", name: str = "Someone") -> Response:  # noqa: S107
         return self.call(
             "POST", "/snacks/auth/signup/", body={"email": email, "password": password, "name": name}
         )
 
-    def sign_in(self, email: str, password: str = "password-123", ip: str = "10.0.0.1") -> Response:
+    def sign_in(self, email: str, password: str = "password-123", ip: str = "10.0.0.1") -> Response:  # noqa: S107
         return self.call("POST", "/snacks/auth/token/", body={"username": email, "password": password}, ip=ip)
 
     def member(self, email: str) -> str:
