@@ -59,3 +59,78 @@ def test_two_admins_resigning_at_once_leave_one_admin(committed_client):
             text("SELECT count(*) FROM snacks.users WHERE role = 'admin' AND NOT is_deleted")
         ).scalar()
     assert admins == 1
+
+
+def _count(sql: str, **params) -> Any:
+    from sqlalchemy import text
+
+    from opsdeck import db
+
+    with db.transaction() as conn:
+        return conn.execute(text(sql), params).one()
+
+
+def test_parallel_reactions_end_with_exact_counts(committed_client):
+    c = committed_client
+    members = [c.member(f"m{i}@example.com") for i in range(6)]
+    snack = c.snack(members[0], "Choco Pie")
+    uid = snack["uid"]
+    # everyone likes at once, and one of them twice more
+    results = parallel(
+        [lambda t=t: c.react(t, uid, "like") for t in members]
+        + [lambda: c.react(members[0], uid, "like")] * 2
+    )
+    assert Counter(r.status for r in results) == Counter({200: 6, 409: 2})
+    # half switch to hate while the other half cancel, all at once
+    results = parallel(
+        [lambda t=t: c.react(t, uid, "hate") for t in members[:3]]
+        + [lambda t=t: c.react(t, uid, None) for t in members[3:]]
+    )
+    assert all(r.status == 200 for r in results)
+    final = c.call("GET", f"/snacks/snacks/{uid}/", members[0]).json()
+    assert (final["like_count"], final["hate_count"]) == (0, 3)
+    from tests.integration.snacks.test_reactions import flush
+
+    flush()
+    assert tuple(
+        _count("SELECT like_count, hate_count FROM snacks.snacks WHERE uid = CAST(:u AS uuid)", u=uid)
+    ) == (0, 3)
+
+
+def test_parallel_orders_of_one_snack_leave_one_open_order(committed_client):
+    c = committed_client
+    members = [c.member(f"m{i}@example.com") for i in range(4)]
+    snack = c.snack(members[0], "Pepero")
+    results = parallel([lambda t=t: c.order(t, (snack["uid"], 1)) for t in members])
+    assert Counter(r.status for r in results) == Counter({201: 1, 409: 3})
+    assert all(r.json()["snacks"] == ["Pepero"] for r in results if r.status == 409)
+
+
+def test_parallel_status_changes_take_one_edge(committed_client):
+    c = committed_client
+    admin = c.admin()
+    snack = c.snack(admin, "Pepero")
+    order = c.order(admin, (snack["uid"], 1)).json()
+    results = parallel(
+        [lambda: c.status(admin, order["uid"], "approved"), lambda: c.status(admin, order["uid"], "canceled")]
+        * 2
+    )
+    assert Counter(r.status for r in results)[200] in (1, 2)
+    final = c.call("GET", f"/snacks/order/{order['uid']}/", admin).json()["status"]
+    log = [tuple(r) for r in _rows("SELECT from_status, to_status FROM snacks.order_status_log ORDER BY id")]
+    # every change that succeeded was a legal edge from the status it found
+    assert log in (
+        [("created", "canceled")],
+        [("created", "approved")],
+        [("created", "approved"), ("approved", "canceled")],
+    )
+    assert final == log[-1][1]
+
+
+def _rows(sql: str) -> list:
+    from sqlalchemy import text
+
+    from opsdeck import db
+
+    with db.transaction() as conn:
+        return list(conn.execute(text(sql)))
