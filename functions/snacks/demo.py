@@ -135,6 +135,8 @@ def sample_events() -> dict[str, Any]:
         )
 
     s = "/snacks"
+    flush = schedule_event("opsdeck-local-snacks-reactions-flush", when=SAMPLE_WHEN)
+    flush["id"] = "5f0c7d9e-3b1a-4c2d-8e6f-0a1b2c3d4e5f"
     snack = {"snack_uid": SNACK_UID}
     order = {"order_uid": ORDER_UID}
     return {
@@ -217,9 +219,7 @@ def sample_events() -> dict[str, Any]:
         ),
         "snacks-api/docs.json": ev("GET", f"{s}/docs", f"{s}/docs", auth=False),
         "snacks-api/openapi.json": ev("GET", f"{s}/openapi.json", f"{s}/openapi.json", auth=False),
-        "snacks-reactions-flush/schedule.json": schedule_event(
-            "opsdeck-local-snacks-reactions-flush", when=SAMPLE_WHEN
-        ),
+        "snacks-reactions-flush/schedule.json": flush,
     }
 
 
