@@ -321,6 +321,8 @@ FUNCTIONS: tuple[Function, ...] = (
                 Route("GET", "/snacks/snacks/{snack_uid}"),
                 Route("POST", "/snacks/snacks/{snack_uid}/reaction"),
                 Route("DELETE", "/snacks/snacks/{snack_uid}/reaction"),
+                Route("POST", "/snacks/snacks/{snack_uid}/image"),
+                Route("GET", "/snacks/snacks/{snack_uid}/image"),
                 Route("POST", "/snacks/order"),
                 Route("GET", "/snacks/orders"),
                 Route("GET", "/snacks/order/{order_uid}"),
@@ -335,6 +337,7 @@ FUNCTIONS: tuple[Function, ...] = (
         database=True,
         cache=True,
         secrets=("snacks-signing-keys",),
+        buckets=("snacks-images",),
     ),
     Function(
         name="snacks-reactions-flush",
@@ -401,7 +404,14 @@ FUNCTIONS: tuple[Function, ...] = (
 
 
 #: Buckets, declared once; functions reach them through ``Function.buckets``.
-BUCKETS: tuple[Bucket, ...] = ()
+BUCKETS: tuple[Bucket, ...] = (
+    # snacks (seed 003): snack images, uploaded by clients through presigned POSTs
+    Bucket(
+        name="snacks-images",
+        capability="snacks",
+        description="Snack images (image/jpeg, png, webp, gif; at most 5 MiB each)",
+    ),
+)
 
 
 # -------------------------------------------------------------------- validation

@@ -204,6 +204,7 @@ class SnackView(BaseModel):
     name: str
     purchase_url: str | None
     image_url: str | None
+    image: str | None = Field(description="the uploaded image (this API redirects to it), else image_url")
     description: str
     currency: str
     price: str
@@ -310,6 +311,7 @@ def _snack_view(row: dict) -> dict:
         "name": row["name"],
         "purchase_url": row["purchase_url"],
         "image_url": row["image_url"],
+        "image": f"{BASE}/snacks/{row['uid']}/image" if row.get("image_key") else row["image_url"],
         "description": row["description"],
         "currency": row["currency"],
         "price": row["price"],
@@ -509,6 +511,53 @@ async def react(request: Request, snack_uid: Uid, body: ReactionRequest) -> JSON
 )
 async def unreact(request: Request, snack_uid: Uid) -> JSONResponse:
     return _json(service.react(_user(request), snack_uid.lower(), None))
+
+
+IMAGE_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/gif": "gif"}
+IMAGE_MAX_BYTES = 5 * 1024 * 1024
+
+
+class ImageRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {"content_type": "image/png"}})
+    content_type: Literal["image/jpeg", "image/png", "image/webp", "image/gif"]
+
+
+class ImageUpload(BaseModel):
+    url: str
+    fields: dict[str, str]
+    key: str
+    expires_at: int
+    max_bytes: int
+    content_type: str
+
+
+@snacks.post(
+    "/snacks/{snack_uid}/image",
+    status_code=201,
+    response_model=ImageUpload,
+    summary="A presigned S3 upload (POST form) for the snack's image: type and size pinned by S3",
+    responses=_problems(400, 401, 403, 404, 422),
+)
+async def image_upload(request: Request, snack_uid: Uid, body: ImageRequest) -> JSONResponse:
+    grant = service.image_upload(
+        _user(request), snack_uid.lower(), body.content_type, IMAGE_TYPES[body.content_type], IMAGE_MAX_BYTES
+    )
+    return _json({**grant, "max_bytes": IMAGE_MAX_BYTES, "content_type": body.content_type}, 201)
+
+
+@snacks.get(
+    "/snacks/{snack_uid}/image",
+    status_code=307,
+    summary="Redirect to a short-lived presigned download of the uploaded image",
+    responses={
+        307: {"description": "Location: the presigned GET URL (5 minutes)"},
+        **_problems(401, 404, 422),
+    },
+)
+async def image(request: Request, snack_uid: Uid) -> Response:
+    _user(request)
+    url = service.image_download(snack_uid.lower())
+    return Response(status_code=307, headers={"location": url, **NO_STORE})
 
 
 orders = APIRouter(prefix=BASE, tags=["orders"], dependencies=[Security(bearer)])

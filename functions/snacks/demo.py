@@ -198,6 +198,16 @@ def sample_events() -> dict[str, Any]:
         "snacks-api/unreact.json": ev(
             "DELETE", f"{s}/snacks/{SNACK_UID}/reaction/", f"{s}/snacks/{{snack_uid}}/reaction", params=snack
         ),
+        "snacks-api/image-upload.json": ev(
+            "POST",
+            f"{s}/snacks/{SNACK_UID}/image/",
+            f"{s}/snacks/{{snack_uid}}/image",
+            params=snack,
+            body={"content_type": "image/png"},
+        ),
+        "snacks-api/image.json": ev(
+            "GET", f"{s}/snacks/{SNACK_UID}/image/", f"{s}/snacks/{{snack_uid}}/image", params=snack
+        ),
         "snacks-api/order-create.json": ev(
             "POST", f"{s}/order/", f"{s}/order", body={"items": [{"snack_uid": SNACK_UID, "quantity": 2}]}
         ),

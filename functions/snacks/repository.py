@@ -272,6 +272,18 @@ def snack_page(conn: Connection, limit: int, after: tuple[float, int, int] | Non
     return [dict(r) for r in rows]
 
 
+def lock_snack(conn: Connection, uid: str) -> dict | None:
+    row = (
+        conn.execute(
+            text("SELECT id, created_by FROM snacks.snacks WHERE uid = CAST(:uid AS uuid) FOR UPDATE"),
+            {"uid": uid},
+        )
+        .mappings()
+        .first()
+    )
+    return dict(row) if row else None
+
+
 def set_image_key(conn: Connection, snack_id: int, image_key: str) -> None:
     conn.execute(
         text("UPDATE snacks.snacks SET image_key = :k WHERE id = :id"), {"k": image_key, "id": snack_id}

@@ -245,6 +245,37 @@ def with_counts(rows: Sequence[dict], mine: dict[int, str] | None = None) -> lis
     return out
 
 
+IMAGES = "snacks-images"
+
+
+def image_upload(user: User, snack_uid: str, content_type: str, ext: str, max_bytes: int) -> dict:
+    """A presigned POST for a new image object of the snack (its creator or an admin)."""
+    from opsdeck import storage
+
+    with db.transaction() as conn:
+        snack = repository.lock_snack(conn, snack_uid)
+        if snack is None:
+            raise NotFound(f"no snack {snack_uid}")
+        if snack["created_by"] != user.id and not user.is_admin:
+            raise Forbidden("only the snack's creator or an admin changes its image")
+        key = f"snacks/{snack_uid}/{uuid.uuid4().hex}.{ext}"
+        grant = storage.presigned_upload(
+            IMAGES, key, content_type=content_type, max_bytes=max_bytes, expires_s=300
+        )
+        repository.set_image_key(conn, snack["id"], key)
+    return grant
+
+
+def image_download(snack_uid: str) -> str:
+    from opsdeck import storage
+
+    with db.transaction() as conn:
+        snack = repository.snack_by_uid(conn, snack_uid)
+    if snack is None or not snack["image_key"]:
+        raise NotFound(f"snack {snack_uid} has no uploaded image")
+    return storage.presigned_download(IMAGES, snack["image_key"], expires_s=300)
+
+
 # --------------------------------------------------------------------- reactions
 
 

@@ -23,8 +23,12 @@ def signing_secret(aws) -> Iterator[str]:
     arn = boto3.client("secretsmanager").create_secret(
         Name="snacks-signing-keys", SecretString=json.dumps(value)
     )["ARN"]
+    boto3.client("s3").create_bucket(Bucket="test-snacks-images")
     with env(
-        SNACKS_SIGNING_KEYS_SECRET_ID=arn, SNACKS_SIGNIN_IP_BURST="1000", SNACKS_SIGNIN_ACCOUNT_BURST="1000"
+        SNACKS_SIGNING_KEYS_SECRET_ID=arn,
+        SNACKS_IMAGES_BUCKET_NAME="test-snacks-images",
+        SNACKS_SIGNIN_IP_BURST="1000",
+        SNACKS_SIGNIN_ACCOUNT_BURST="1000",
     ):
         tokens.reset()
         yield arn

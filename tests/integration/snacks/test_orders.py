@@ -251,3 +251,37 @@ def test_members_see_their_orders_admins_all_and_the_monthly_list(client, db):
     assert march[0]["status"] == "created" and march[0]["items"][0]["name"] == "A"
     assert client.call("GET", f"/snacks/order/{o2['uid']}/", m1).status == 404
     assert client.call("GET", "/snacks/orders/", admin, query={"month": "3"}).status == 422
+
+
+def test_image_upload_through_a_presigned_post_pinned_to_type_and_size(client):
+    import base64
+    import json as jsonlib
+
+    import boto3
+
+    m = client.member("mina@example.com")
+    other = client.member("other@example.com")
+    s = client.snack(m, "Choco Pie")
+    assert client.call("GET", f"/snacks/snacks/{s['uid']}/image/", m).status == 404
+    assert (
+        client.call("POST", f"/snacks/snacks/{s['uid']}/image/", m, {"content_type": "text/html"}).status
+        == 422
+    )
+    assert (
+        client.call("POST", f"/snacks/snacks/{s['uid']}/image/", other, {"content_type": "image/png"}).status
+        == 403
+    )
+    r = client.call("POST", f"/snacks/snacks/{s['uid']}/image/", m, {"content_type": "image/png"})
+    assert r.status == 201, r
+    grant = r.json()
+    assert grant["key"].startswith(f"snacks/{s['uid']}/") and grant["key"].endswith(".png")
+    policy = jsonlib.loads(base64.b64decode(grant["fields"]["policy"]))
+    assert {"Content-Type": "image/png"} in policy["conditions"]
+    assert ["content-length-range", 1, 5 * 1024 * 1024] in policy["conditions"]
+    boto3.client("s3").put_object(
+        Bucket="test-snacks-images", Key=grant["key"], Body=b"\x89PNG", ContentType="image/png"
+    )
+    shown = client.call("GET", f"/snacks/snacks/{s['uid']}/", m).json()
+    assert shown["image"] == f"/snacks/snacks/{s['uid']}/image"
+    redirect = client.call("GET", f"/snacks/snacks/{s['uid']}/image/", m)
+    assert redirect.status == 307 and grant["key"] in redirect.headers["location"]
