@@ -264,8 +264,10 @@ class Statistics(BaseModel):
 # ---------------------------------------------------------------------- helpers
 
 
-def _json(body: Any, status: int = 200) -> JSONResponse:
-    return JSONResponse(json.loads(json.dumps(body, default=_default)), status_code=status, headers=NO_STORE)
+def _json(body: Any, status: int = 200) -> Response:
+    """``body`` encoded once (datetimes as UTC ``…Z``, Decimals with two places)."""
+    payload = json.dumps(body, default=_default, separators=(",", ":"), ensure_ascii=False).encode()
+    return Response(payload, status_code=status, media_type="application/json", headers=NO_STORE)
 
 
 def _default(value: Any) -> Any:
@@ -443,7 +445,7 @@ snacks = APIRouter(prefix=BASE, tags=["snacks"], dependencies=[Security(bearer)]
     responses=_problems(401, 422),
 )
 async def list_snacks(request: Request, limit: Limit = None, cursor: Cursor = None) -> JSONResponse:
-    user = _user(request)
+    principal = _principal(request)
     after = cursor_codec.decode(cursor, "s")
     if after is not None:
         try:
@@ -453,6 +455,7 @@ async def list_snacks(request: Request, limit: Limit = None, cursor: Cursor = No
         after = (neg_ratio, neg_likes, sid)
     size = _limit(limit)
     with db.transaction() as conn:
+        user = service.current_user(conn, principal)
         rows = repository.snack_page(conn, size + 1, after)
         page = rows[:size]
         mine = repository.my_reactions(conn, user.id, [r["id"] for r in page])
@@ -500,7 +503,7 @@ async def get_snack(request: Request, snack_uid: Uid) -> JSONResponse:
     responses=_problems(400, 401, 404, 409, 422),
 )
 async def react(request: Request, snack_uid: Uid, body: ReactionRequest) -> JSONResponse:
-    return _json(service.react(_user(request), snack_uid.lower(), body.type))
+    return _json(service.react(_principal(request), snack_uid.lower(), body.type))
 
 
 @snacks.delete(
@@ -510,7 +513,7 @@ async def react(request: Request, snack_uid: Uid, body: ReactionRequest) -> JSON
     responses=_problems(401, 404, 422),
 )
 async def unreact(request: Request, snack_uid: Uid) -> JSONResponse:
-    return _json(service.react(_user(request), snack_uid.lower(), None))
+    return _json(service.react(_principal(request), snack_uid.lower(), None))
 
 
 IMAGE_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/gif": "gif"}
@@ -630,12 +633,13 @@ async def list_orders(
     return _json(_order_page(rows, size))
 
 
-def _order_cursor(cursor: str | None) -> tuple[dt.datetime, int] | None:
+def _order_cursor(cursor: str | None) -> tuple[str, int] | None:
     after = cursor_codec.decode(cursor, "o")
     if after is None:
         return None
     try:
-        return dt.datetime.fromisoformat(after[0]), int(after[1])
+        dt.datetime.fromisoformat(after[0])
+        return after[0], int(after[1])
     except (ValueError, TypeError, IndexError):
         raise InvalidInput("cursor is malformed") from None
 
@@ -645,7 +649,7 @@ def _order_page(rows: list[dict], size: int, kind: str = "o") -> dict:
     nxt = None
     if len(rows) > size:
         last = page[-1]
-        nxt = cursor_codec.encode(kind, last["created_at"].isoformat(), last["id"])
+        nxt = cursor_codec.encode(kind, last["created_at"], last["id"])
     return {"items": [_order_view(r) for r in page], "next_cursor": nxt}
 
 
@@ -702,14 +706,14 @@ async def statistics(
     limit: Limit = None,
     cursor: Cursor = None,
 ) -> JSONResponse:
-    user = _user(request)
-    service.require_admin(user)
+    principal = _principal(request)
     p = domain.period(
         year=year, month=month, day=day, week=week, iso_week=iso_week, date_from=date_from, date_to=date_to
     )
     size = _limit(limit)
     after = _order_cursor(cursor)
     with db.transaction() as conn:
+        service.require_admin(service.current_user(conn, principal))
         figures = repository.statistics(conn, p.start, p.end, 100)
         rows = repository.order_page(
             conn, user_id=None, start=p.start, end=p.end, status=None, limit=size + 1, after=after

@@ -199,7 +199,8 @@ def revoke_family(conn: Connection, family: str, reason: str) -> None:
 
 SNACK_COLUMNS = (
     "s.id, s.uid::text AS uid, s.name, s.purchase_url, s.image_url, s.image_key, s.description, "
-    "s.currency, s.price, s.like_count, s.hate_count, s.created_at"
+    "s.currency, s.price, s.like_count, s.hate_count, s.created_by, "
+    "to_char(s.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS created_at"
 )
 
 
@@ -292,21 +293,28 @@ def set_image_key(conn: Connection, snack_id: int, image_key: str) -> None:
 
 # --------------------------------------------------------------------- reactions
 
+# The account check (live, same token generation) is folded into the reaction statements: one
+# round trip decides who, which snack, and what changed.
+_ME = """me AS (SELECT id FROM snacks.users
+               WHERE uid = CAST(:user_uid AS uuid) AND NOT is_deleted AND token_generation = :gen)"""
+
 REACT = text(
-    """WITH s AS (SELECT id FROM snacks.snacks WHERE uid = CAST(:uid AS uuid) FOR KEY SHARE),
+    f"""WITH {_ME},
+            s AS (SELECT id FROM snacks.snacks WHERE uid = CAST(:uid AS uuid) FOR KEY SHARE),
             ins AS (INSERT INTO snacks.reactions (snack_id, user_id, kind)
-                    SELECT id, :user, :kind FROM s
+                    SELECT s.id, me.id, :kind FROM s, me
                     ON CONFLICT (snack_id, user_id) DO UPDATE SET kind = EXCLUDED.kind, created_at = now()
                     WHERE snacks.reactions.kind <> EXCLUDED.kind
                     RETURNING (xmax = 0) AS inserted)
-       SELECT s.id, (SELECT inserted FROM ins) AS inserted FROM s"""
+       SELECT (SELECT id FROM me), (SELECT id FROM s), (SELECT inserted FROM ins)"""
 )
 
 UNREACT = text(
-    """WITH s AS (SELECT id FROM snacks.snacks WHERE uid = CAST(:uid AS uuid) FOR KEY SHARE),
-            del AS (DELETE FROM snacks.reactions r USING s
-                    WHERE r.snack_id = s.id AND r.user_id = :user RETURNING r.kind)
-       SELECT s.id, (SELECT kind FROM del) AS kind FROM s"""
+    f"""WITH {_ME},
+            s AS (SELECT id FROM snacks.snacks WHERE uid = CAST(:uid AS uuid) FOR KEY SHARE),
+            del AS (DELETE FROM snacks.reactions r USING s, me
+                    WHERE r.snack_id = s.id AND r.user_id = me.id RETURNING r.kind)
+       SELECT (SELECT id FROM me), (SELECT id FROM s), (SELECT kind FROM del)"""
 )
 
 COUNT = text(
@@ -315,19 +323,14 @@ COUNT = text(
 )
 
 
-def react(conn: Connection, snack_uid: str, user_id: int, kind: str) -> tuple[int | None, bool | None]:
-    """(snack id or None when unknown, True inserted / False switched / None same as before)."""
-    row = conn.execute(REACT, {"uid": snack_uid, "user": user_id, "kind": kind}).first()
-    if row is None:
-        return None, None
-    return row[0], row[1]
-
-
-def unreact(conn: Connection, snack_uid: str, user_id: int) -> tuple[int | None, str | None]:
-    row = conn.execute(UNREACT, {"uid": snack_uid, "user": user_id}).first()
-    if row is None:
-        return None, None
-    return row[0], row[1]
+def react(conn: Connection, user_uid: str, gen: Any, snack_uid: str, kind: str | None) -> tuple:
+    """(user id or None when the account is not live, snack id or None, outcome): outcome is
+    True inserted / False switched / None the same as before — or, to cancel (``kind=None``),
+    the kind removed / None when there was none."""
+    statement, params = (UNREACT, {}) if kind is None else (REACT, {"kind": kind})
+    return tuple(
+        conn.execute(statement, {"user_uid": user_uid, "gen": gen, "uid": snack_uid, **params}).one()
+    )
 
 
 def count_reactions(conn: Connection, snack_id: int) -> tuple[int, int]:
@@ -387,9 +390,17 @@ def existing_snack_ids(conn: Connection, snack_ids: Sequence[int]) -> list[int]:
 
 # ------------------------------------------------------------------------ orders
 
-ORDER_VIEW = """
-    SELECT o.id, o.uid::text AS uid, o.status, o.estimated_arrival, o.note, o.created_at, o.updated_at,
-           o.status_changed_at, u.uid::text AS user_uid, u.name AS user_name, o.user_id,
+
+def utc(column: str) -> str:
+    """A timestamptz as UTC ISO 8601 text, rendered by the server (the driver parses no timestamps)."""
+    return f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+
+
+ORDER_VIEW = f"""
+    SELECT o.id, o.uid::text AS uid, o.status, o.estimated_arrival::text AS estimated_arrival, o.note,
+           {utc("o.created_at")} AS created_at, {utc("o.updated_at")} AS updated_at,
+           {utc("o.status_changed_at")} AS status_changed_at,
+           u.uid::text AS user_uid, u.name AS user_name, o.user_id,
            coalesce((SELECT json_agg(json_build_object(
                         'snack_uid', s.uid, 'name', s.name, 'quantity', p.quantity,
                         'unit_price', p.unit_price::text, 'currency', p.currency,
@@ -530,7 +541,7 @@ def order_page(
     end: dt.datetime | None,
     status: str | None,
     limit: int,
-    after: tuple[dt.datetime, int] | None,
+    after: tuple[str, int] | None,
 ) -> list[dict]:
     """Orders newest first (keyset on created_at, id), optionally one user's / a period / a status."""
     where = ["TRUE"]
@@ -545,7 +556,7 @@ def order_page(
         where.append("o.status = :status")
         params["status"] = status
     if after is not None:
-        where.append("(o.created_at, o.id) < (:at, :id)")
+        where.append("(o.created_at, o.id) < (CAST(:at AS timestamptz), :id)")
         params.update(at=after[0], id=after[1])
     rows = conn.execute(
         text(

@@ -165,10 +165,14 @@ def refresh(token: str) -> dict:
     return {"access": access, "refresh": new_refresh}
 
 
-def current_user(conn: Any, principal: auth.Principal) -> User:
-    """The caller's live account: resigned or an older token generation → 401."""
+def _access(principal: auth.Principal) -> None:
     if principal.claims.get("token_type") != "access":
         raise Unauthorized("not an access token")
+
+
+def current_user(conn: Any, principal: auth.Principal) -> User:
+    """The caller's live account: resigned or an older token generation → 401."""
+    _access(principal)
     row = repository.user_by_uid(conn, principal.subject)
     if row is None or row["is_deleted"] or row["token_generation"] != principal.claims.get("gen"):
         raise Unauthorized("token revoked")
@@ -283,32 +287,35 @@ class ReactedTwice(Conflict):
     slug, title = "reaction-exists", "Cannot react twice"
 
 
-def react(user: User, snack_uid: str, kind: str | None) -> dict:
+def react(principal: auth.Principal, snack_uid: str, kind: str | None) -> dict:
     """like / hate (``kind``) or cancel (``None``); the fresh counts.
 
-    The Redis delta is applied inside the transaction, while the snack row is held ``FOR KEY
-    SHARE`` (see ``counters``); if the commit then fails, the inverse delta is applied.
+    One statement checks the account, locks the snack ``FOR KEY SHARE`` and changes the row; the
+    Redis delta is applied inside the transaction, while the lock is held (see ``counters``); if
+    the commit then fails, the inverse delta is applied.
     """
+    _access(principal)
     applied: tuple[int, int, int] | None = None
     try:
         with db.transaction() as conn:
+            user_id, snack_id, outcome = repository.react(
+                conn, principal.subject, principal.claims.get("gen"), snack_uid, kind
+            )
+            if user_id is None:
+                raise Unauthorized("token revoked")
+            if snack_id is None:
+                raise NotFound(f"no snack {snack_uid}")
             if kind is None:
-                snack_id, old = repository.unreact(conn, snack_uid, user.id)
-                if snack_id is None:
-                    raise NotFound(f"no snack {snack_uid}")
-                if old is None:
+                if outcome is None:
                     raise NotFound("you have no reaction on this snack to cancel")
-                delta = (-1, 0) if old == "like" else (0, -1)
+                delta = (-1, 0) if outcome == "like" else (0, -1)
             else:
-                snack_id, inserted = repository.react(conn, snack_uid, user.id, kind)
-                if snack_id is None:
-                    raise NotFound(f"no snack {snack_uid}")
-                if inserted is None:
+                if outcome is None:
                     raise ReactedTwice(
                         f"cannot react twice: you already gave this snack a {kind}", reaction=kind
                     )
                 plus = (1, 0) if kind == "like" else (0, 1)
-                minus = (0, 0) if inserted else ((0, -1) if kind == "like" else (-1, 0))
+                minus = (0, 0) if outcome else ((0, -1) if kind == "like" else (-1, 0))
                 delta = (plus[0] + minus[0], plus[1] + minus[1])
             fresh = counters.apply(snack_id, *delta)
             if fresh is None:

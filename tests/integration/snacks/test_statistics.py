@@ -41,7 +41,8 @@ def stats(client, db):
         for name, q, price, currency in items:
             db.execute(
                 text(
-                    """INSERT INTO snacks.purchases (order_id, snack_id, quantity, unit_price, currency, ordered_at)
+                    """INSERT INTO snacks.purchases
+                           (order_id, snack_id, quantity, unit_price, currency, ordered_at)
                        SELECT :o, id, :q, CAST(:p AS numeric), :c, now() FROM snacks.snacks WHERE name = :n"""
                 ),
                 {"o": order_id, "q": q, "p": price, "c": currency, "n": name},

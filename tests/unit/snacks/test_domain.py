@@ -89,7 +89,10 @@ def test_sample_event_files_are_what_the_builders_produce(relative):
 
 
 def test_the_flush_function_imports_neither_fastapi_nor_sqlalchemy():
-    code = "import sys, functions.snacks.flush; print(sorted(m for m in ('fastapi','sqlalchemy','argon2') if m in sys.modules))"
+    code = (
+        "import sys, functions.snacks.flush; "
+        "print(sorted(m for m in ('fastapi', 'sqlalchemy', 'argon2') if m in sys.modules))"
+    )
     out = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
