@@ -456,14 +456,13 @@ async def list_snacks(request: Request, limit: Limit = None, cursor: Cursor = No
     size = _limit(limit)
     with db.transaction() as conn:
         user = service.current_user(conn, principal)
-        rows = repository.snack_page(conn, size + 1, after)
+        rows = repository.snack_page(conn, size + 1, after, user.id)
         page = rows[:size]
-        mine = repository.my_reactions(conn, user.id, [r["id"] for r in page])
     nxt = None
     if len(rows) > size:
         last = page[-1]
         nxt = cursor_codec.encode("s", repr(float(last["neg_ratio"])), -last["like_count"], last["id"])
-    items = [_snack_view(r) for r in service.with_counts(page, mine)]
+    items = [_snack_view(r) for r in service.with_counts(page)]
     return _json({"items": items, "next_cursor": nxt})
 
 

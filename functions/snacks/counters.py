@@ -1,10 +1,10 @@
-"""Reaction counts in Redis: one hash per snack (``l``, ``h``), changed with HINCRBY.
+"""Reaction counts in Redis: two hashes (snack id → likes, snack id → hates), changed with HINCRBY.
 
 Ordering with the reaction table (the source of truth), see docs/snacks.md "Reaction counts":
 
 * a reaction request changes its row while holding ``FOR KEY SHARE`` on the snack row, applies
   its delta here *before* it commits (a failed commit applies the inverse), then commits;
-* ``apply`` only increments a hash that exists. A missing hash (a new snack, or Redis lost
+* ``apply`` only increments counts that exist. Missing counts (a new snack, or Redis lost
   its data) is not guessed from a count that concurrent, uncommitted requests could still
   change: the snack goes into the ``missing`` set and the request answers the counts its own
   transaction sees;
@@ -22,25 +22,24 @@ from typing import Any
 
 from opsdeck import cache
 
-PREFIX = "snacks:rx:"
+# one hash tag: every key of a script is in one cluster slot (ElastiCache cluster mode)
+PREFIX = "snacks:rx:{c}:"
+LIKES = PREFIX + "likes"  # hash: snack id → likes
+HATES = PREFIX + "hates"  # hash: snack id → hates
 DIRTY = PREFIX + "dirty"
 MISSING = PREFIX + "missing"
 EPOCH = PREFIX + "epoch"
 
-# KEYS[1] hash, KEYS[2] dirty set; ARGV: snack id, like delta, hate delta
+# KEYS: likes, hates, dirty; ARGV: snack id, like delta, hate delta
 _APPLY = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-local l = redis.call('HINCRBY', KEYS[1], 'l', tonumber(ARGV[2]))
-local h = redis.call('HINCRBY', KEYS[1], 'h', tonumber(ARGV[3]))
-redis.call('SADD', KEYS[2], ARGV[1])
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return false end
+local l = redis.call('HINCRBY', KEYS[1], ARGV[1], tonumber(ARGV[2]))
+local h = redis.call('HINCRBY', KEYS[2], ARGV[1], tonumber(ARGV[3]))
+redis.call('SADD', KEYS[3], ARGV[1])
 return {l, h}
 """
 
 _scripts: dict[int, Any] = {}
-
-
-def key(snack_id: int) -> str:
-    return f"{PREFIX}{snack_id}"
 
 
 def _client():
@@ -57,8 +56,8 @@ def _apply_script():
 
 
 def apply(snack_id: int, like_delta: int, hate_delta: int) -> tuple[int, int] | None:
-    """Add the deltas to an existing hash: the new counts, or ``None`` when the hash is missing."""
-    result = _apply_script()(keys=[key(snack_id), DIRTY], args=[snack_id, like_delta, hate_delta])
+    """Add the deltas to a snack that has counts: the new counts, or ``None`` when it has none."""
+    result = _apply_script()(keys=[LIKES, HATES, DIRTY], args=[snack_id, like_delta, hate_delta])
     if result is None:
         return None
     return int(result[0]), int(result[1])
@@ -69,28 +68,29 @@ def mark_missing(snack_id: int) -> None:
 
 
 def counts(snack_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
-    """Counts of the snacks whose hash exists (one round trip)."""
+    """Counts of the snacks that have them: two HMGETs, one round trip, whatever the page size."""
     if not snack_ids:
         return {}
     pipe = _client().pipeline(transaction=False)
-    for sid in snack_ids:
-        pipe.hmget(key(sid), "l", "h")
-    out: dict[int, tuple[int, int]] = {}
-    for sid, (likes, hates) in zip(snack_ids, pipe.execute(), strict=True):
-        if likes is not None and hates is not None:
-            out[sid] = (int(likes), int(hates))
-    return out
+    pipe.hmget(LIKES, list(snack_ids))
+    pipe.hmget(HATES, list(snack_ids))
+    likes, hates = pipe.execute()
+    return {
+        sid: (int(lv), int(hv))
+        for sid, lv, hv in zip(snack_ids, likes, hates, strict=True)
+        if lv is not None and hv is not None
+    }
 
 
 def store(values: Iterable[tuple[int, int, int]], *, epoch: str | None = None) -> None:
-    """Overwrite hashes with exact counts ``(snack id, likes, hates)``; forget them as missing."""
+    """Overwrite counts with exact ones ``(snack id, likes, hates)``; forget them as missing."""
+    values = list(values)
     pipe = _client().pipeline(transaction=True)
-    ids = []
-    for sid, likes, hates in values:
-        pipe.hset(key(sid), mapping={"l": likes, "h": hates})
-        ids.append(sid)
-    if ids:
-        pipe.srem(MISSING, *ids)
+    for chunk in range(0, len(values), 5000):
+        part = values[chunk : chunk + 5000]
+        pipe.hset(LIKES, mapping={sid: likes for sid, likes, _h in part})
+        pipe.hset(HATES, mapping={sid: hates for sid, _l, hates in part})
+        pipe.srem(MISSING, *[sid for sid, _l, _h in part])
     if epoch is not None:
         pipe.set(EPOCH, epoch)
     pipe.execute()

@@ -256,16 +256,22 @@ def snacks_by_uid(conn: Connection, uids: Sequence[str]) -> list[dict]:
     return [dict(r) for r in rows]
 
 
-def snack_page(conn: Connection, limit: int, after: tuple[float, int, int] | None) -> list[dict]:
-    """Snacks in list order (ratio, likes, age): one range scan of ``snacks_rank``."""
+def snack_page(
+    conn: Connection, limit: int, after: tuple[float, int, int] | None, user_id: int = 0
+) -> list[dict]:
+    """Snacks in list order (ratio, likes, age) with the user's reaction: one range scan of
+    ``snacks_rank`` and a primary-key probe per row."""
     where = ""
-    params: dict[str, Any] = {"limit": limit}
+    params: dict[str, Any] = {"limit": limit, "user": user_id}
     if after is not None:
         where = "WHERE (-s.rank_ratio, -s.like_count, s.id) > (:r, :l, :id)"
         params.update(r=after[0], l=after[1], id=after[2])
     rows = conn.execute(
         text(
-            f"""SELECT {SNACK_COLUMNS}, -s.rank_ratio AS neg_ratio FROM snacks.snacks s {where}
+            f"""SELECT {SNACK_COLUMNS}, -s.rank_ratio AS neg_ratio, r.kind AS my_reaction
+                FROM snacks.snacks s
+                LEFT JOIN snacks.reactions r ON r.snack_id = s.id AND r.user_id = :user
+                {where}
                 ORDER BY -s.rank_ratio, -s.like_count, s.id LIMIT :limit"""
         ),
         params,

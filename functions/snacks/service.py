@@ -245,6 +245,7 @@ def with_counts(rows: Sequence[dict], mine: dict[int, str] | None = None) -> lis
         item = {**r, "like_count": likes, "hate_count": hates}
         if mine is not None:
             item["my_reaction"] = mine.get(r["id"])
+        item.setdefault("my_reaction", None)
         out.append(item)
     return out
 

@@ -89,7 +89,8 @@ def test_drift_in_redis_is_repaired_by_reconciliation(client, db, redis_client):
     sid = db.execute(
         text("SELECT id FROM snacks.snacks WHERE uid = CAST(:u AS uuid)"), {"u": s["uid"]}
     ).scalar()
-    redis_client.hset(f"snacks:rx:{sid}", mapping={"l": 41, "h": 7})  # drift
+    redis_client.hset("snacks:rx:{c}:likes", sid, 41)  # drift
+    redis_client.hset("snacks:rx:{c}:hates", sid, 7)
     from functions.snacks import flush as flush_module
 
     flush_module.handler({"reconcile": "all"}, LambdaContext("snacks-reactions-flush"))
