@@ -47,7 +47,9 @@ def _environment() -> Iterator[None]:
     from functions.snacks import tokens
     from opsdeck import auth, aws, cache, settings
 
-    os.environ.update({"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"})
+    os.environ.update(
+        {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
+    )
     os.environ["REDIS_URL"] = "fakeredis://"
     os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
     os.environ["SNACKS_SIGNIN_ACCOUNT_BURST"] = "100000"
@@ -73,7 +75,9 @@ class _Api:
         self.handler = api.handler
         self.context = LambdaContext("snacks-api")
 
-    def event(self, method: str, path: str, token: str | None = None, body: Any = None, query: Any = "") -> dict:
+    def event(
+        self, method: str, path: str, token: str | None = None, body: Any = None, query: Any = ""
+    ) -> dict:
         from localcloud.events import http_event
 
         headers = {"authorization": f"Bearer {token}"} if token else {}
@@ -100,7 +104,11 @@ def _vacuum() -> None:
     from opsdeck import db
 
     with db.engine().connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("VACUUM (ANALYZE) snacks.users, snacks.snacks, snacks.reactions, snacks.orders, snacks.purchases"))
+        conn.execute(
+            text(
+                "VACUUM (ANALYZE) snacks.users, snacks.snacks, snacks.reactions, snacks.orders, snacks.purchases"
+            )
+        )
 
 
 def _token(api: _Api, email: str, role: str = "member") -> str:
@@ -109,7 +117,9 @@ def _token(api: _Api, email: str, role: str = "member") -> str:
 
     with db.transaction() as conn:
         repository.insert_user(conn, email, "Bench", passwords.hash_password("bench-password"), role)
-    response = api(api.event("POST", "/snacks/auth/token/", body={"username": email, "password": "bench-password"}))
+    response = api(
+        api.event("POST", "/snacks/auth/token/", body={"username": email, "password": "bench-password"})
+    )
     return json.loads(response["body"])["access"]
 
 
@@ -121,10 +131,16 @@ def reaction_toggle(api: _Api) -> Iterator[dict]:
 
     n = _int_env("BENCH_SNACKS_TOGGLES", 2000)
     member = _token(api, "toggle@bench.local")
-    created = api(api.event("POST", "/snacks/snacks/", member, {"name": "Toggle Snack", "currency": "KRW", "price": "1"}))
+    created = api(
+        api.event(
+            "POST", "/snacks/snacks/", member, {"name": "Toggle Snack", "currency": "KRW", "price": "1"}
+        )
+    )
     uid = json.loads(created["body"])["uid"]
     path = f"/snacks/snacks/{uid}/reaction/"
-    events = [api.event("POST", path, member, {"type": "like" if i % 2 == 0 else "hate"}) for i in range(n + 200)]
+    events = [
+        api.event("POST", path, member, {"type": "like" if i % 2 == 0 else "hate"}) for i in range(n + 200)
+    ]
     for e in events[:200]:
         api(e)
     samples = []
@@ -185,15 +201,30 @@ def snack_list(api: _Api, member: str) -> Iterator[dict]:
     load_s = _load_snacks(snacks, reactions)
     _vacuum()
     count = _sql("SELECT count(*) FROM snacks.reactions").scalar()
-    yield {"metric": "load_s", "subject": "snacks + reactions (set-based SQL) + reconcile", "snacks": snacks,
-           "reactions": count, "value": round(load_s, 1), "unit": "s"}
+    yield {
+        "metric": "load_s",
+        "subject": "snacks + reactions (set-based SQL) + reconcile",
+        "snacks": snacks,
+        "reactions": count,
+        "value": round(load_s, 1),
+        "unit": "s",
+    }
     requests = _int_env("BENCH_SNACKS_LIST_REQUESTS", 500)
     first = api.event("GET", "/snacks/snacks/", member, query={"limit": "50"})
     # cursors deep in the list: walk it once
     cursors = []
     cursor = None
     for _ in range(min(60, snacks // 50)):
-        body = json.loads(api(api.event("GET", "/snacks/snacks/", member, query={"limit": "50", **({"cursor": cursor} if cursor else {})}))["body"])
+        body = json.loads(
+            api(
+                api.event(
+                    "GET",
+                    "/snacks/snacks/",
+                    member,
+                    query={"limit": "50", **({"cursor": cursor} if cursor else {})},
+                )
+            )["body"]
+        )
         cursor = body["next_cursor"]
         if not cursor:
             break
@@ -201,7 +232,12 @@ def snack_list(api: _Api, member: str) -> Iterator[dict]:
     rng = random.Random(3)
     for label, make in (
         ("first page", lambda: first),
-        ("pages 2..60 (keyset cursor)", lambda: api.event("GET", "/snacks/snacks/", member, query={"limit": "50", "cursor": rng.choice(cursors)})),
+        (
+            "pages 2..60 (keyset cursor)",
+            lambda: api.event(
+                "GET", "/snacks/snacks/", member, query={"limit": "50", "cursor": rng.choice(cursors)}
+            ),
+        ),
     ):
         events = [make() for _ in range(requests + 50)]
         for e in events[:50]:
@@ -259,8 +295,14 @@ def monthly_statistics(api: _Api, admin: str) -> Iterator[dict]:
     load_s = _load_orders(orders)
     _vacuum()
     purchases = _sql("SELECT count(*) FROM snacks.purchases").scalar()
-    yield {"metric": "load_s", "subject": "orders + purchases (set-based SQL)", "orders": orders,
-           "purchases": purchases, "value": round(load_s, 1), "unit": "s"}
+    yield {
+        "metric": "load_s",
+        "subject": "orders + purchases (set-based SQL)",
+        "orders": orders,
+        "purchases": purchases,
+        "value": round(load_s, 1),
+        "unit": "s",
+    }
     requests = _int_env("BENCH_SNACKS_STATS_REQUESTS", 300)
     months = [(2025 + m // 12, m % 12 + 1) for m in range(24)]
     rng = random.Random(4)

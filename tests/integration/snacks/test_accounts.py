@@ -185,3 +185,9 @@ def test_sign_in_is_rate_limited_per_account_and_per_address(client):
 @pytest.mark.parametrize("path", ["/snacks/users/me", "/snacks/users/me/"])
 def test_trailing_slash_is_optional(client, path):
     assert client.call("GET", path).status == 401
+
+
+def test_bootstrap_admin_emails_sign_up_as_admins(client):
+    with env(SNACKS_BOOTSTRAP_ADMINS="boss@example.com, other@example.com"):
+        assert client.sign_up("Boss@example.com").json()["role"] == "admin"
+        assert client.sign_up("mina@example.com").json()["role"] == "member"
