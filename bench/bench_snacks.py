@@ -106,7 +106,8 @@ def _vacuum() -> None:
     with db.engine().connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(
             text(
-                "VACUUM (ANALYZE) snacks.users, snacks.snacks, snacks.reactions, snacks.orders, snacks.purchases"
+                "VACUUM (ANALYZE) snacks.users, snacks.snacks, snacks.reactions, snacks.orders, "
+                "snacks.purchases"
             )
         )
 
@@ -174,17 +175,20 @@ def _load_snacks(snacks: int, reactions: int) -> float:
     )
     _sql(
         """INSERT INTO snacks.snacks (name, currency, price, description)
-           SELECT 'Snack ' || g, CASE WHEN mod(g, 10) = 0 THEN 'USD' ELSE 'KRW' END, mod(g, 50) * 100 + 500, ''
+           SELECT 'Snack ' || g, CASE WHEN mod(g, 10) = 0 THEN 'USD' ELSE 'KRW' END,
+                  mod(g, 50) * 100 + 500, ''
            FROM generate_series(1, :n) g""",
         n=snacks,
     )
     # each snack gets reactions from the first k users (k varies), like share varies by snack
     _sql(
         """INSERT INTO snacks.reactions (snack_id, user_id, kind)
-           SELECT s.id, u.id, CASE WHEN (hashtext(s.id::text || ':' || u.id::text) & 1023) < mod(s.id * 37, 1024)
+           SELECT s.id, u.id,
+                  CASE WHEN (hashtext(s.id::text || ':' || u.id::text) & 1023) < mod(s.id * 37, 1024)
                                    THEN 'like' ELSE 'hate' END
            FROM snacks.snacks s
-           JOIN (SELECT id, row_number() OVER (ORDER BY id) AS n FROM snacks.users WHERE email LIKE 'u' || chr(37) || '@bench.local') u
+           JOIN (SELECT id, row_number() OVER (ORDER BY id) AS n FROM snacks.users
+                 WHERE email LIKE 'u' || chr(37) || '@bench.local') u
              ON u.n <= :per
            WHERE starts_with(s.name, 'Snack ')""",
         per=users,
@@ -275,14 +279,17 @@ def _load_orders(orders: int) -> float:
                FROM generate_series(1, :n) g
                JOIN (SELECT id, row_number() OVER (ORDER BY id) AS rn FROM snacks.users) u
                  ON u.rn = mod(g, (SELECT count(*) FROM snacks.users)) + 1,
-                    LATERAL (SELECT timestamptz '2025-01-01' + (g::float8 / :n) * interval '730 days' AS t) x""",
+                    LATERAL (SELECT timestamptz '2025-01-01' + (g::float8 / :n) * interval '730 days' AS t)
+                    AS x""",
             n=orders,
         )
         _sql(
-            """INSERT INTO snacks.purchases (order_id, snack_id, quantity, unit_price, currency, ordered_at, order_status)
+            """INSERT INTO snacks.purchases
+                   (order_id, snack_id, quantity, unit_price, currency, ordered_at, order_status)
                SELECT o.id, s.id, 1 + mod(o.id + k, 5), s.price, s.currency, o.created_at, o.status
                FROM snacks.orders o CROSS JOIN generate_series(0, 2) k
-               JOIN snacks.snacks s ON s.id = mod(o.id * 7 + k * 1234, (SELECT max(id) FROM snacks.snacks)) + 1"""
+               JOIN snacks.snacks s
+                 ON s.id = mod(o.id * 7 + k * 1234, (SELECT max(id) FROM snacks.snacks)) + 1"""
         )
     finally:
         _sql("ALTER TABLE snacks.orders ENABLE TRIGGER USER")
@@ -320,7 +327,7 @@ def monthly_statistics(api: _Api, admin: str) -> Iterator[dict]:
     ms = _ms(samples)
     yield {
         "metric": "latency",
-        "subject": "GET /snacks/statistics?year=&month= (figures + top snacks + first 50 orders) via Lambda handler",
+        "subject": "GET /snacks/statistics?year=&month= (figures, top snacks, 50 orders) via Lambda handler",
         "orders": orders,
         "orders_per_month": orders // 24,
         "requests": requests,

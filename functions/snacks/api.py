@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from opsdeck import auth, db
 from opsdeck import cursor as cursor_codec
 from opsdeck.api import create_app, lambda_handler
-from opsdeck.errors import InvalidInput, MissingCredentials
+from opsdeck.errors import InvalidInput, MissingCredentials, Unauthorized
 from opsdeck.lazy import lazy_import
 
 from . import domain
@@ -454,14 +454,18 @@ async def list_snacks(request: Request, limit: Limit = None, cursor: Cursor = No
             raise InvalidInput("cursor is malformed") from None
         after = (neg_ratio, neg_likes, sid)
     size = _limit(limit)
+    service.check_access(principal)
     with db.transaction() as conn:
-        user = service.current_user(conn, principal)
-        rows = repository.snack_page(conn, size + 1, after, user.id)
-        page = rows[:size]
+        user_id, rows = repository.snack_page(
+            conn, principal.subject, principal.claims.get("gen"), size + 1, after
+        )
+    if user_id is None:
+        raise Unauthorized("token revoked")
+    page = rows[:size]
     nxt = None
     if len(rows) > size:
         last = page[-1]
-        nxt = cursor_codec.encode("s", repr(float(last["neg_ratio"])), -last["like_count"], last["id"])
+        nxt = cursor_codec.encode("s", last["neg_ratio"], -last["like_count"], last["id"])
     items = [_snack_view(r) for r in service.with_counts(page)]
     return _json({"items": items, "next_cursor": nxt})
 

@@ -21,6 +21,12 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+
+def utc(column: str) -> str:
+    """A timestamptz as UTC ISO 8601 text, rendered by the server (the driver parses no timestamps)."""
+    return f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+
+
 USER_COLUMNS = "id, uid::text AS uid, email, name, role, is_deleted, token_generation, created_at"
 
 # ---------------------------------------------------------------------- accounts
@@ -257,26 +263,35 @@ def snacks_by_uid(conn: Connection, uids: Sequence[str]) -> list[dict]:
 
 
 def snack_page(
-    conn: Connection, limit: int, after: tuple[float, int, int] | None, user_id: int = 0
-) -> list[dict]:
-    """Snacks in list order (ratio, likes, age) with the user's reaction: one range scan of
-    ``snacks_rank`` and a primary-key probe per row."""
-    where = ""
-    params: dict[str, Any] = {"limit": limit, "user": user_id}
+    conn: Connection, user_uid: str, gen: Any, limit: int, after: tuple[float, int, int] | None
+) -> tuple[int | None, list[dict]]:
+    """(the caller's id, or None when the account is not live; the page): snacks in list order
+    (ratio, likes, age) with the caller's reaction — one statement: the account check, one range
+    scan of ``snacks_rank``, a primary-key probe of ``reactions`` per row, the page as one JSON
+    value (the driver decodes one column, not fifteen per row)."""
+    keyset = ""
+    params: dict[str, Any] = {"limit": limit, "user_uid": user_uid, "gen": gen}
     if after is not None:
-        where = "WHERE (-s.rank_ratio, -s.like_count, s.id) > (:r, :l, :id)"
+        keyset = "AND (-s.rank_ratio, -s.like_count, s.id) > (:r, :l, :id)"
         params.update(r=after[0], l=after[1], id=after[2])
-    rows = conn.execute(
+    row = conn.execute(
         text(
-            f"""SELECT {SNACK_COLUMNS}, -s.rank_ratio AS neg_ratio, r.kind AS my_reaction
-                FROM snacks.snacks s
-                LEFT JOIN snacks.reactions r ON r.snack_id = s.id AND r.user_id = :user
-                {where}
-                ORDER BY -s.rank_ratio, -s.like_count, s.id LIMIT :limit"""
+            f"""WITH {_ME},
+                page AS (
+                    SELECT s.id, s.uid::text AS uid, s.name, s.purchase_url, s.image_url, s.image_key,
+                           s.description, s.currency, s.price::text AS price, s.like_count, s.hate_count,
+                           {utc("s.created_at")} AS created_at, (-s.rank_ratio)::text AS neg_ratio,
+                           r.kind AS my_reaction
+                    FROM snacks.snacks s
+                    LEFT JOIN snacks.reactions r ON r.snack_id = s.id AND r.user_id = (SELECT id FROM me)
+                    WHERE EXISTS (SELECT 1 FROM me) {keyset}
+                    ORDER BY -s.rank_ratio, -s.like_count, s.id LIMIT :limit)
+                SELECT (SELECT id FROM me),
+                       (SELECT json_agg(page ORDER BY neg_ratio::float8, -like_count, id) FROM page)"""
         ),
         params,
-    ).mappings()
-    return [dict(r) for r in rows]
+    ).one()
+    return row[0], row[1] or []
 
 
 def lock_snack(conn: Connection, uid: str) -> dict | None:
@@ -395,11 +410,6 @@ def existing_snack_ids(conn: Connection, snack_ids: Sequence[int]) -> list[int]:
 
 
 # ------------------------------------------------------------------------ orders
-
-
-def utc(column: str) -> str:
-    """A timestamptz as UTC ISO 8601 text, rendered by the server (the driver parses no timestamps)."""
-    return f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
 
 
 ORDER_VIEW = f"""
@@ -578,11 +588,15 @@ def order_page(
 
 # -------------------------------------------------------------------- statistics
 
+# One pass over the period's purchases (index range scan of purchases_period), grouped once by
+# (snack, currency); the currency totals and the top snacks are derived from those groups.
 STATS = text(
     """
-    WITH p AS (
-        SELECT snack_id, quantity, unit_price, currency, order_status
-        FROM snacks.purchases WHERE ordered_at >= :start AND ordered_at < :end
+    WITH g AS (
+        SELECT snack_id, currency, sum(quantity) AS qty, sum(quantity * unit_price) AS amount, count(*) AS n
+        FROM snacks.purchases
+        WHERE ordered_at >= :start AND ordered_at < :end AND order_status <> 'canceled'
+        GROUP BY snack_id, currency
     ), by_status AS (
         SELECT coalesce(json_object_agg(status, n), '{}'::json) AS v
         FROM (SELECT status, count(*) AS n FROM snacks.orders
@@ -591,15 +605,12 @@ STATS = text(
         SELECT coalesce(json_object_agg(currency, json_build_object(
                    'amount', amount::text, 'snack_quantity', qty)), '{}'::json) AS v,
                coalesce(sum(qty), 0) AS qty
-        FROM (SELECT currency, sum(quantity * unit_price) AS amount, sum(quantity) AS qty
-              FROM p WHERE order_status <> 'canceled' GROUP BY currency) t
+        FROM (SELECT currency, sum(amount) AS amount, sum(qty) AS qty FROM g GROUP BY currency) t
     ), top AS (
         SELECT coalesce(json_agg(json_build_object(
                    'snack_uid', s.uid, 'name', s.name, 'quantity', t.qty, 'orders', t.n,
-                   'currency', s.currency) ORDER BY t.qty DESC, s.name), '[]'::json) AS v
-        FROM (SELECT snack_id, sum(quantity) AS qty, count(*) AS n FROM p
-              WHERE order_status <> 'canceled' GROUP BY snack_id
-              ORDER BY sum(quantity) DESC, snack_id LIMIT :snack_limit) t
+                   'currency', t.currency) ORDER BY t.qty DESC, s.name), '[]'::json) AS v
+        FROM (SELECT snack_id, currency, qty, n FROM g ORDER BY qty DESC, snack_id LIMIT :snack_limit) t
         JOIN snacks.snacks s ON s.id = t.snack_id
     )
     SELECT by_status.v AS by_status, money.v AS by_currency, money.qty AS snack_quantity, top.v AS snacks

@@ -165,14 +165,14 @@ def refresh(token: str) -> dict:
     return {"access": access, "refresh": new_refresh}
 
 
-def _access(principal: auth.Principal) -> None:
+def check_access(principal: auth.Principal) -> None:
     if principal.claims.get("token_type") != "access":
         raise Unauthorized("not an access token")
 
 
 def current_user(conn: Any, principal: auth.Principal) -> User:
     """The caller's live account: resigned or an older token generation → 401."""
-    _access(principal)
+    check_access(principal)
     row = repository.user_by_uid(conn, principal.subject)
     if row is None or row["is_deleted"] or row["token_generation"] != principal.claims.get("gen"):
         raise Unauthorized("token revoked")
@@ -295,7 +295,7 @@ def react(principal: auth.Principal, snack_uid: str, kind: str | None) -> dict:
     Redis delta is applied inside the transaction, while the lock is held (see ``counters``); if
     the commit then fails, the inverse delta is applied.
     """
-    _access(principal)
+    check_access(principal)
     applied: tuple[int, int, int] | None = None
     try:
         with db.transaction() as conn:
