@@ -36,7 +36,7 @@ from opsdeck.api import create_app, lambda_handler, problems, raises, request_id
 from opsdeck.errors import Forbidden, InvalidInput, NotFound, OpsdeckError, Unauthorized, Unavailable
 from opsdeck.lazy import lazy_import
 from opsdeck.observability import logger
-from opsdeck.params import CURSOR, TIMESTAMP_SCHEMA, documented
+from opsdeck.params import CURSOR, TIMESTAMP_SCHEMA, documented, or_empty
 
 from . import domain
 from .changes import ID_PATTERN
@@ -64,18 +64,21 @@ def _id(example: str) -> Any:
 
 
 LIMIT = documented(
-    {
-        "type": "integer",
-        "minimum": 1,
-        "maximum": domain.MAX_LIMIT,
-        "description": f"page size, 1..{domain.MAX_LIMIT} (default {domain.DEFAULT_LIMIT})",
-    }
+    or_empty(
+        {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": domain.MAX_LIMIT,
+            "description": f"page size, 1..{domain.MAX_LIMIT} (default {domain.DEFAULT_LIMIT})",
+        }
+    )
 )
+SINCE_UNTIL = documented(or_empty(TIMESTAMP_SCHEMA))
 TEXT = {"type": "string", "pattern": "^[^\\x00-\\x1f]*$", "description": "no control characters"}
 
 
 def _choice(choices: tuple[str, ...]) -> Any:
-    return documented({"type": "string", "enum": [*choices, ""], "description": "empty: no filter"})
+    return documented(or_empty({"type": "string", "enum": list(choices)}))
 
 
 @raises(Unauthorized, Forbidden, InvalidInput, Unavailable)
@@ -466,8 +469,8 @@ async def get_audit(
     actor: Annotated[str, documented({**TEXT, "maxLength": 200})] | None = Query(
         None, description="subject of the caller"
     ),
-    since: Annotated[str, documented(TIMESTAMP_SCHEMA)] | None = Query(None, description="inclusive"),
-    until: Annotated[str, documented(TIMESTAMP_SCHEMA)] | None = Query(None, description="exclusive"),
+    since: Annotated[str, SINCE_UNTIL] | None = Query(None, description="inclusive"),
+    until: Annotated[str, SINCE_UNTIL] | None = Query(None, description="exclusive"),
     target_type: Annotated[str, _choice(domain.TARGET_TYPES)] | None = Query(None),
     target_id: Annotated[str, documented({**TEXT, "maxLength": 128})] | None = Query(None),
     outcome: Annotated[str, _choice(domain.AUDIT_OUTCOMES)] | None = Query(None),

@@ -70,6 +70,14 @@ CURSOR: dict[str, Any] = {
 Cursor = Annotated[str, WithJsonSchema(CURSOR)]
 
 
+EMPTY: dict[str, Any] = {"type": "string", "maxLength": 0, "description": "empty: as if not given"}
+
+
+def or_empty(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema``, or the empty string a handler takes as "not given" (``?since=`` from a form)."""
+    return {"anyOf": [schema, EMPTY]}
+
+
 def documented(schema: dict[str, Any]) -> WithJsonSchema:
     """State ``schema`` in the document for a value the handler validates itself; put it on the
     value's own type (``Annotated[str, documented(...)] | None``), where FastAPI keeps it."""
