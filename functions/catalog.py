@@ -331,6 +331,7 @@ FUNCTIONS: tuple[Function, ...] = (
                 Route("PUT", "/snacks/order/{order_uid}"),
                 Route("GET", "/snacks/statistics"),
                 Route("GET", "/snacks/docs"),
+                Route("GET", "/snacks/docs/{asset}"),
                 Route("GET", "/snacks/openapi.json"),
             )
         ),

@@ -23,9 +23,18 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from opsdeck import auth, db
 from opsdeck import cursor as cursor_codec
-from opsdeck.api import create_app, lambda_handler
-from opsdeck.errors import InvalidInput, MissingCredentials, Unauthorized
+from opsdeck.api import create_app, lambda_handler, problems
+from opsdeck.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    MissingCredentials,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+)
 from opsdeck.lazy import lazy_import
+from opsdeck.params import Cursor as CursorText
 
 from . import domain
 
@@ -35,24 +44,31 @@ tokens = lazy_import("functions.snacks.tokens")
 
 BASE = "/snacks"
 UID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-EMAIL = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$"
+EMAIL = (
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@"
+    r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
+)
+#: text shown to people: no control characters, not blank
+TEXT = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+#: free text (may be empty): no control characters but tab and newline
+FREE_TEXT = r"^[^\x00-\x08\x0b-\x1f\x7f]*$"
+#: http(s), a host, no credentials, no whitespace (domain.check_web_url applies the same rule)
+WEB_URL = r"^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?(?:[/?#][^\s\x00-\x1f\x7f]*)?$"
 NO_STORE = {"cache-control": "no-store"}
 MAX_LIMIT = 100
 
-_problem = {"content": {"application/problem+json": {}}}
-
 
 def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    text = {
-        400: "The body is not valid JSON",
-        401: "No valid bearer token, or the account resigned",
-        403: "The caller is not an admin",
-        404: "Unknown id",
-        409: "The request conflicts with the current state (see the problem's detail)",
-        422: "A parameter or the body is not valid",
-        429: "Too many attempts (see Retry-After)",
+    """The layer's ``problems()`` (one Problem schema, an example per type) for these statuses."""
+    kinds: dict[int, Any] = {
+        401: Unauthorized,
+        403: Forbidden,
+        404: NotFound,
+        409: Conflict,
+        422: InvalidInput,
+        429: RateLimited,
     }
-    return {s: {"description": text[s], **_problem} for s in statuses}
+    return problems(*(kinds.get(status, status) for status in statuses))
 
 
 bearer = HTTPBearer(auto_error=False, description="An access token from POST /snacks/auth/token")
@@ -66,25 +82,64 @@ class SignUp(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "example": {"email": "mina@example.com", "password": "boatymcboatface", "name": "Mina"}
+            "examples": [{"email": "mina@example.com", "password": "boatymcboatface", "name": "Mina"}]
         },
     )
     email: Annotated[str, Field(pattern=EMAIL, max_length=254)]
     password: Annotated[str, Field(min_length=8, max_length=256)]
-    name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"\S")]
+    name: Annotated[str, Field(min_length=1, max_length=100, pattern=TEXT)]
 
 
 class TokenRequest(BaseModel):
     model_config = ConfigDict(
-        json_schema_extra={"example": {"username": "mina@example.com", "password": "boatymcboatface"}}
+        json_schema_extra={"examples": [{"username": "mina@example.com", "password": "boatymcboatface"}]}
     )
-    username: Annotated[str, Field(min_length=1, max_length=254, description="the account's email")]
+    username: Annotated[
+        str, Field(min_length=1, max_length=254, pattern=TEXT, description="the account's email")
+    ]
     password: Annotated[str, Field(min_length=1, max_length=256)]
 
 
 class RefreshRequest(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"example": {"refresh": "eyJhbGciOiJFUzI1NiIsImtpZCI6..."}})
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"refresh": "eyJhbGciOiJFUzI1NiIsImtpZCI6..."}]}
+    )
     refresh: Annotated[str, Field(min_length=1, max_length=4096)]
+
+
+class Jwk(BaseModel):
+    kty: str
+    kid: str
+    alg: str
+    use: str
+    crv: str | None = None
+    x: str | None = None
+    y: str | None = None
+    n: str | None = None
+    e: str | None = None
+
+
+class Jwks(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "keys": [
+                        {
+                            "kty": "EC",
+                            "crv": "P-256",
+                            "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+                            "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0",
+                            "kid": "2026-12",
+                            "alg": "ES256",
+                            "use": "sig",
+                        }
+                    ]
+                }
+            ]
+        }
+    )
+    keys: list[Jwk]
 
 
 class TokenPair(BaseModel):
@@ -114,20 +169,22 @@ class NewSnack(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "example": {
-                "name": "Choco Pie",
-                "purchase_url": "https://shop.example.com/choco-pie",
-                "image_url": "https://img.example.com/choco-pie.jpg",
-                "description": "12 pieces",
-                "currency": "KRW",
-                "price": "4800.00",
-            }
+            "examples": [
+                {
+                    "name": "Choco Pie",
+                    "purchase_url": "https://shop.example.com/choco-pie",
+                    "image_url": "https://img.example.com/choco-pie.jpg",
+                    "description": "12 pieces",
+                    "currency": "KRW",
+                    "price": "4800.00",
+                }
+            ]
         },
     )
-    name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"\S")]
-    purchase_url: Annotated[str | None, Field(max_length=2048, pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://")] = None
-    image_url: Annotated[str | None, Field(max_length=2048, pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://")] = None
-    description: Annotated[str, Field(max_length=2000)] = ""
+    name: Annotated[str, Field(min_length=1, max_length=100, pattern=TEXT)]
+    purchase_url: Annotated[str | None, Field(max_length=2048, pattern=WEB_URL)] = None
+    image_url: Annotated[str | None, Field(max_length=2048, pattern=WEB_URL)] = None
+    description: Annotated[str, Field(max_length=2000, pattern=FREE_TEXT)] = ""
     currency: Currency
     price: Money
 
@@ -136,10 +193,10 @@ class SnackInOrder(BaseModel):
     """A snack by name: the registered one with that name, else registered now."""
 
     model_config = ConfigDict(extra="forbid")
-    name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"\S")]
-    purchase_url: Annotated[str | None, Field(max_length=2048, pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://")] = None
-    image_url: Annotated[str | None, Field(max_length=2048, pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://")] = None
-    description: Annotated[str, Field(max_length=2000)] = ""
+    name: Annotated[str, Field(min_length=1, max_length=100, pattern=TEXT)]
+    purchase_url: Annotated[str | None, Field(max_length=2048, pattern=WEB_URL)] = None
+    image_url: Annotated[str | None, Field(max_length=2048, pattern=WEB_URL)] = None
+    description: Annotated[str, Field(max_length=2000, pattern=FREE_TEXT)] = ""
     currency: Currency | None = None
     price: Money | None = None
 
@@ -157,20 +214,22 @@ class NewOrder(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "example": {
-                "items": [
-                    {"snack_uid": "6f1c9a52-1f43-4d6e-9a57-1b2f0c3d4e5f", "quantity": 2},
-                    {
-                        "snack": {"name": "Honey Butter Chip", "currency": "KRW", "price": "1500"},
-                        "quantity": 5,
-                    },
-                ],
-                "note": "for the Friday meeting",
-            }
+            "examples": [
+                {
+                    "items": [
+                        {"snack_uid": "6f1c9a52-1f43-4d6e-9a57-1b2f0c3d4e5f", "quantity": 2},
+                        {
+                            "snack": {"name": "Honey Butter Chip", "currency": "KRW", "price": "1500"},
+                            "quantity": 5,
+                        },
+                    ],
+                    "note": "for the Friday meeting",
+                }
+            ]
         },
     )
     items: Annotated[list[Item], Field(min_length=1, max_length=100)]
-    note: Annotated[str, Field(max_length=1000)] = ""
+    note: Annotated[str, Field(max_length=1000, pattern=FREE_TEXT)] = ""
 
 
 class OrderUpdate(BaseModel):
@@ -179,16 +238,16 @@ class OrderUpdate(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"example": {"status": "ordered", "estimated_arrival": "2026-12-10"}},
+        json_schema_extra={"examples": [{"status": "ordered", "estimated_arrival": "2026-12-10"}]},
     )
     status: Literal["created", "approved", "ordered", "shipping", "completed", "canceled"] | None = None
     estimated_arrival: dt.date | None = None
     items: Annotated[list[Item] | None, Field(min_length=1, max_length=100)] = None
-    note: Annotated[str | None, Field(max_length=1000)] = None
+    note: Annotated[str | None, Field(max_length=1000, pattern=FREE_TEXT)] = None
 
 
 class ReactionRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {"type": "like"}})
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"type": "like"}]})
     type: Literal["like", "hate"]
 
 
@@ -334,7 +393,7 @@ def _limit(limit: int | None, default: int = 50) -> int:
 
 
 Limit = Annotated[int | None, Query(ge=1, le=MAX_LIMIT, description=f"1..{MAX_LIMIT} (default 50)")]
-Cursor = Annotated[str | None, Query(max_length=400, description="next_cursor of the previous page")]
+Cursor = Annotated[CursorText | None, Query(max_length=cursor_codec.MAX_LENGTH)]
 
 # ----------------------------------------------------------------------- routes
 
@@ -373,7 +432,11 @@ async def refresh(body: RefreshRequest) -> JSONResponse:
     return _json(service.refresh(body.refresh))
 
 
-@accounts.get("/.well-known/jwks.json", summary="The public keys that verify snacks tokens (JWK Set)")
+@accounts.get(
+    "/.well-known/jwks.json",
+    response_model=Jwks,
+    summary="The public keys that verify snacks tokens (JWK Set)",
+)
 async def jwks() -> JSONResponse:
     return JSONResponse(tokens.jwks(), headers={"cache-control": "public, max-age=300"})
 
@@ -524,7 +587,7 @@ IMAGE_MAX_BYTES = 5 * 1024 * 1024
 
 
 class ImageRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {"content_type": "image/png"}})
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"content_type": "image/png"}]})
     content_type: Literal["image/jpeg", "image/png", "image/webp", "image/gif"]
 
 

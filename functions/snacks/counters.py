@@ -96,8 +96,13 @@ def store(values: Iterable[tuple[int, int, int]], *, epoch: str | None = None) -
     pipe.execute()
 
 
-def epoch_present() -> bool:
-    return bool(_client().exists(EPOCH))
+def epoch() -> float | None:
+    """When Redis was last reconciled in full (Unix seconds), or ``None``: it lost its data."""
+    raw = _client().get(EPOCH)
+    try:
+        return float(raw) if raw is not None else None
+    except ValueError:
+        return None
 
 
 def take(key_name: str, n: int) -> list[int]:

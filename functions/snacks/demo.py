@@ -228,6 +228,13 @@ def sample_events() -> dict[str, Any]:
             "GET", f"{s}/statistics/", f"{s}/statistics", query={"year": "2026", "month": "12", "week": "1"}
         ),
         "snacks-api/docs.json": ev("GET", f"{s}/docs", f"{s}/docs", auth=False),
+        "snacks-api/docs-asset.json": ev(
+            "GET",
+            f"{s}/docs/swagger-ui.css",
+            f"{s}/docs/{{asset}}",
+            params={"asset": "swagger-ui.css"},
+            auth=False,
+        ),
         "snacks-api/openapi.json": ev("GET", f"{s}/openapi.json", f"{s}/openapi.json", auth=False),
         "snacks-reactions-flush/schedule.json": flush,
     }

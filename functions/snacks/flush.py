@@ -1,7 +1,8 @@
 """``snacks-reactions-flush`` (every minute): Redis reaction counts → the statistics columns.
 
-1. If Redis lost its data (no ``epoch`` key), reconcile every snack: lock all snack rows, count
-   the reaction table, write PostgreSQL and Redis, set the epoch.
+1. If Redis lost its data (no ``epoch`` key), or the last full reconciliation is older than
+   ``SNACKS_RECONCILE_EVERY_S`` (3600), reconcile every snack: lock all snack rows, count the
+   reaction table, write PostgreSQL and Redis, set the epoch.
 2. Reconcile the snacks whose hash went missing (a request found no hash to increment).
 3. Flush the dirty snacks: their Redis counts into ``like_count`` / ``hate_count`` (one
    set-based UPDATE per chunk).
@@ -12,6 +13,7 @@ No FastAPI here; SQLAlchemy only on use.
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -59,7 +61,9 @@ def flush_dirty() -> int:
 def run(event: dict[str, Any] | None = None) -> dict[str, Any]:
     event = event or {}
     result: dict[str, Any] = {"reconciled_all": False, "reconciled": 0, "flushed": 0}
-    if event.get("reconcile") == "all" or not counters.epoch_present():
+    last = counters.epoch()
+    every = float(os.environ.get("SNACKS_RECONCILE_EVERY_S", "3600"))
+    if event.get("reconcile") == "all" or last is None or time.time() - last >= every:
         result["reconciled_all"] = True
         result["reconciled"] = reconcile(None)
     while True:
