@@ -161,7 +161,8 @@ class UserPage(BaseModel):
     next_cursor: str | None
 
 
-Money = Annotated[Decimal, Field(ge=0, le=Decimal("999999999999.99"), decimal_places=2)]
+#: a price as a decimal string (exact; no floats, no exponent): at most 12 digits and 2 decimals
+Money = Annotated[str, Field(pattern=r"^[0-9]{1,12}(\.[0-9]{1,2})?$", examples=["4800.00"])]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", examples=["KRW"])]
 
 

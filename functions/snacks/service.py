@@ -223,6 +223,7 @@ def create_snack(conn: Any, user: User, values: dict[str, Any]) -> dict:
         "purchase_url": domain.check_web_url(values.get("purchase_url"), "purchase_url"),
         "image_url": domain.check_web_url(values.get("image_url"), "image_url"),
         "description": values.get("description") or "",
+        "price": Decimal(str(values["price"])),
     }
     row = repository.insert_snack(conn, values, user.id)
     if row is None:
