@@ -31,6 +31,9 @@ from .nag import suppress
 from .names import Names
 from .network import HTTPS, Network
 
+#: a full engine version: a bare major ("16") is one RDS can no longer create instances with
+#: (cfn-lint W3691); minor upgrades still apply automatically (auto_minor_version_upgrade)
+POSTGRES_VERSION = rds.PostgresEngineVersion.VER_16_13
 DATABASE_NAME = "opsdeck"
 DATABASE_PORT = 5432
 CACHE_PORT = 6379
@@ -69,7 +72,7 @@ class Data(Construct):
         self.database = rds.DatabaseInstance(
             self,
             "Database",
-            engine=rds.DatabaseInstanceEngine.postgres(version=rds.PostgresEngineVersion.VER_16),
+            engine=rds.DatabaseInstanceEngine.postgres(version=POSTGRES_VERSION),
             instance_type=ec2.InstanceType(config.db_instance_class),
             vpc=vpc,
             vpc_subnets=network.data_subnets,

@@ -12,7 +12,7 @@ monitoring.
 
 from __future__ import annotations
 
-from aws_cdk import AssetHashType, CfnOutput, Environment, Stack, Tags
+from aws_cdk import Aspects, AssetHashType, CfnOutput, Environment, Stack, Tags
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
@@ -25,6 +25,7 @@ from .config import DeployConfig
 from .data import Data
 from .functions import CatalogFunctions
 from .layer import Layer
+from .lint import PruneRedundantDependsOn
 from .migrations import Migrations
 from .monitoring import Monitoring
 from .names import Names
@@ -63,6 +64,7 @@ class OpsdeckStack(Stack):
         untaggable = ["AWS::RDS::DBProxyTargetGroup"]  # CloudFormation rejects Tags on it
         Tags.of(self).add("project", "opsdeck", exclude_resource_types=untaggable)
         Tags.of(self).add("stage", config.stage, exclude_resource_types=untaggable)
+        Aspects.of(self).add(PruneRedundantDependsOn())  # cfn-lint W3005 (infra_cdk/lint.py)
 
         self.network = Network(self, "Network", config=config, functions=functions)
         self.data = Data(self, "Data", config=config, names=names, network=self.network)
