@@ -31,6 +31,28 @@ CAPABILITIES: Mapping[str, str] = MappingProxyType(
     }
 )
 
+#: capability → the PostgreSQL schemas it owns (its migrations create them, its functions use
+#: them). Each capability gets two database roles from this (``opsdeck.migrations``): an
+#: owner (owns these schemas; migrations run as it) and a runtime role (DML on these schemas
+#: only), named by ``opsdeck.naming.database_role``. A capability absent here owns the schema
+#: named like it.
+SCHEMAS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "ops": ("ops",),
+        "marketplace": ("marketplace",),
+        "platform_sync": ("platform_sync",),
+        "product_monitor": ("product_monitor", "staging_raw"),
+        "snacks": ("snacks",),
+        "backoffice": ("bo",),
+    }
+)
+
+
+def schemas() -> dict[str, tuple[str, ...]]:
+    """Every capability with its schemas (``SCHEMAS``, else the capability's own name)."""
+    return {cap: tuple(SCHEMAS.get(cap, (cap,))) for cap in CAPABILITIES}
+
+
 HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY"})
 _PATH = re.compile(r"^(/[A-Za-z0-9._~\-]+|/\{[a-z_][a-z0-9_]*\+?\})+$|^/$")
 _NAME = re.compile(r"^[a-z][a-z0-9-]{1,46}[a-z0-9]$")
@@ -350,6 +372,16 @@ _CRON = re.compile(r"^cron\((\S+ ){5}\S+\)$")
 
 def validate(functions: tuple[Function, ...] = FUNCTIONS) -> None:
     """Raise ``CatalogError`` naming the first contradiction."""
+    owners: dict[str, str] = {}
+    for cap, names_ in schemas().items():
+        for schema in names_:
+            if not re.match(r"^[a-z][a-z0-9_]{0,30}$", schema) or schema in ("public", "pg_catalog"):
+                raise CatalogError(f"capability {cap!r}: schema {schema!r} is not a valid opsdeck schema")
+            if schema in owners:
+                raise CatalogError(f"schema {schema!r} belongs to both {owners[schema]!r} and {cap!r}")
+            owners[schema] = cap
+    if set(SCHEMAS) - set(CAPABILITIES):
+        raise CatalogError(f"SCHEMAS names unknown capabilities {sorted(set(SCHEMAS) - set(CAPABILITIES))}")
     names: set[str] = set()
     route_keys: set[str] = set()
     queue_names: set[str] = set()

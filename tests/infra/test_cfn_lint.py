@@ -84,4 +84,6 @@ def test_depends_on_keeps_what_orders_the_deployment_and_nothing_implied(synth: 
         ]
         assert set(policies) <= set(props.get("DependsOn", [])), f"{f.name} no longer waits for its policy"
         if f.trigger.kind != "deploy":
-            assert set(migrations) <= set(props.get("DependsOn", [])), f"{f.name} no longer waits for migrations"
+            assert set(migrations) <= set(props.get("DependsOn", [])), (
+                f"{f.name} no longer waits for migrations"
+            )

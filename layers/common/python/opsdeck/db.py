@@ -4,7 +4,10 @@
   invocation never touches the database (a cache hit, a health probe of the cache)
   never pays for it.
 * The engine is created once per container. Behind RDS Proxy a container keeps at
-  most ``DB_POOL_SIZE`` (default 1) connections; ``0`` selects ``NullPool``.
+  most ``DB_POOL_SIZE`` (default 1) connections; ``0`` selects ``NullPool``. Engines are kept
+  per ``DATABASE_URL`` as the function's environment has it: on AWS that is one engine; the
+  local cloud runs every function in one process, each connecting as its capability's own
+  database role (its own ``DATABASE_URL``), so each capability gets its own engine there.
 * ``SSLContext`` is built once per mode (building one per connect costs ~22 ms).
 * pg8000 is tuned (``opsdeck.pgwire``): one round trip per statement, placeholders rewritten
   once per statement text.
@@ -18,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import functools
+import os
 import socket
 import ssl
 import threading
@@ -42,7 +46,7 @@ if TYPE_CHECKING:
 NoneType = type(None)
 
 _lock = threading.Lock()
-_engine: Engine | None = None
+_engines: dict[str, Engine] = {}
 _bound: Connection | None = None
 
 
@@ -88,9 +92,11 @@ def _url_from_secret() -> str:
 
 
 def database_url() -> str:
+    # read per call, not from the cached settings: the local cloud gives each function its own
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return normalize_url(url)
     s = platform()
-    if s.database_url is not None:
-        return normalize_url(s.database_url.get_secret_value())
     if s.database_secret_id:
         return _url_from_secret()
     raise ConfigError("DATABASE_URL is not set (on AWS: DATABASE_SECRET_ID and DATABASE_HOST)")
@@ -112,13 +118,15 @@ def ssl_context(mode: str) -> ssl.SSLContext | None:
 
 
 def engine() -> Engine:
-    """The container's engine, created on first use."""
-    global _engine
-    if _engine is None:
+    """The container's engine (for this function's ``DATABASE_URL``), created on first use."""
+    key = os.environ.get("DATABASE_URL", "")
+    found = _engines.get(key)
+    if found is None:
         with _lock:
-            if _engine is None:
-                _engine = _create_engine()
-    return _engine
+            found = _engines.get(key)
+            if found is None:
+                found = _engines[key] = _create_engine()
+    return found
 
 
 def _create_engine() -> Engine:
@@ -202,12 +210,11 @@ def _tune_socket(dbapi_connection: Any, _record: Any) -> None:
 
 
 def reset() -> None:
-    """Dispose the engine (tests, or after the configuration changed)."""
-    global _engine
+    """Dispose the engines (tests, or after the configuration changed)."""
     with _lock:
-        if _engine is not None:
-            _engine.dispose()
-        _engine = None
+        for found in _engines.values():
+            found.dispose()
+        _engines.clear()
 
 
 @contextlib.contextmanager
