@@ -333,6 +333,17 @@ FUNCTIONS: tuple[Function, ...] = (
         database=True,
     ),
     Function(
+        name="backoffice-audit-retention",
+        capability="backoffice",
+        handler="functions.backoffice.retention.handler",
+        description="Purges admin audit rows older than AUDIT_RETENTION_DAYS (400) in bounded batches",
+        trigger=Schedule(expression="cron(20 3 * * ? *)", name="backoffice-audit-retention"),
+        timeout_s=300,
+        memory_mb=256,
+        database=True,
+        environment={"AUDIT_RETENTION_DAYS": "400", "AUDIT_PURGE_BATCH": "5000"},
+    ),
+    Function(
         name="backoffice-backfill",
         capability="backoffice",
         handler="functions.backoffice.backfill.handler",
