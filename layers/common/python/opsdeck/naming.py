@@ -28,6 +28,11 @@ def function_name_env(function: str) -> str:
     return _env(function) + "_FUNCTION_NAME"
 
 
+def bucket_name_env(bucket: str) -> str:
+    """``snacks-images`` → ``SNACKS_IMAGES_BUCKET_NAME``."""
+    return _env(bucket) + "_BUCKET_NAME"
+
+
 #: suffixes of a capability's two PostgreSQL roles
 ROLE_KINDS = {"owner": "owner", "runtime": "app"}
 
