@@ -11,8 +11,10 @@ rule names, function names) + platform connection settings: ``JWT_*`` for every 
 ``DATABASE_*`` for ``database`` functions, ``REDIS_*`` for ``cache`` functions. A catalog
 ``environment`` entry may not redefine any of those names.
 
-**IAM**, generated from what the entry declares, nothing else: write its own log group; read the
-database secret (``database``), the cache AUTH secret (``cache``) and each declared secret;
+**IAM**, generated from what the entry declares, nothing else: write its own log group;
+``rds-db:connect`` to the proxy as its capability's database user (``database``; the migrator as
+the master user, plus reading the runtime roles' secrets to set their passwords); read the cache
+AUTH secret (``cache``) and each declared secret;
 ``sqs:SendMessage`` on each ``sends_to`` queue; ``events:Enable/Disable/DescribeRule`` on each
 ``controls_schedules`` rule; ``lambda:InvokeFunction`` on each ``invokes`` function;
 ``s3:GetObject``/``s3:PutObject`` on the objects of each ``buckets`` bucket. Consumers get
@@ -115,7 +117,7 @@ class CatalogFunctions(Construct):
     def platform(self, f: Function) -> dict[str, str]:
         env = jwt_environment(self.config)
         if f.database:
-            env.update(self.data.database_environment())
+            env.update(self.data.database_environment(f.capability, migrator=f.trigger.kind == "deploy"))
         if f.cache:
             env.update(self.data.cache_environment())
         return env
@@ -159,7 +161,12 @@ class CatalogFunctions(Construct):
         if vpc:
             role.add_to_policy(iam.PolicyStatement(actions=list(ENI_ACTIONS), resources=["*"]))
         if f.database:
-            self.data.database_secret.grant_read(role)
+            # IAM authentication to RDS Proxy as exactly its capability's user (the migrator: master)
+            migrator = f.trigger.kind == "deploy"
+            self.data.proxy.grant_connect(role, self.data.database_user(f.capability, migrator=migrator))
+            if migrator:
+                for role_secret in self.data.role_secrets.values():
+                    role_secret.grant_read(role)
         if f.cache:
             self.data.cache_auth_secret.grant_read(role)
         for s in f.secrets:

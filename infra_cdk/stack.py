@@ -36,6 +36,11 @@ from .schedules import Schedules
 from .secrets import CatalogSecrets
 
 
+def runtime_database_capabilities(functions: tuple[Function, ...]) -> tuple[str, ...]:
+    """Capabilities with a database function other than the migrator: each gets a database user."""
+    return tuple(dict.fromkeys(f.capability for f in functions if f.database and f.trigger.kind != "deploy"))
+
+
 class OpsdeckStack(Stack):
     def __init__(
         self,
@@ -69,7 +74,14 @@ class OpsdeckStack(Stack):
         Aspects.of(self).add(PruneRedundantDependsOn())  # cfn-lint W3005 (infra_cdk/lint.py)
 
         self.network = Network(self, "Network", config=config, functions=functions)
-        self.data = Data(self, "Data", config=config, names=names, network=self.network)
+        self.data = Data(
+            self,
+            "Data",
+            config=config,
+            names=names,
+            network=self.network,
+            capabilities=runtime_database_capabilities(functions),
+        )
         self.secrets = CatalogSecrets(self, "Secrets", functions=functions, config=config, names=names)
         self.buckets = CatalogBuckets(self, "Buckets", functions=functions, buckets=buckets, config=config)
         # the X-Ray SDK goes into the layer only if some function uses the Powertools Tracer
