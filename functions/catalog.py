@@ -204,6 +204,17 @@ class Function:
     tracer: bool = False
     #: non-secret configuration for this function
     environment: Mapping[str, str] = field(default_factory=dict)
+    #: Lambda SnapStart (an initialised snapshot restored instead of a cold init): True/False,
+    #: or None for the platform rule — on for HTTP functions in the prod profile
+    #: (``snap_start_enabled``). Its triggers then invoke the published version through the
+    #: alias ``live``; the layer's after-restore hooks renew clients (``opsdeck.snapstart``).
+    snap_start: bool | None = None
+
+    def snap_start_enabled(self, profile: str) -> bool:
+        """Whether this function runs with SnapStart in a stack of ``profile`` (dev/prod)."""
+        if self.snap_start is not None:
+            return self.snap_start
+        return profile == "prod" and isinstance(self.trigger, Http)
 
     def wiring_environment(self) -> dict[str, tuple[ResourceKind, str]]:
         """Environment names this function reads to find its resources → (kind, logical name).
@@ -494,6 +505,8 @@ def validate(functions: tuple[Function, ...] = FUNCTIONS, buckets: tuple[Bucket,
                 raise CatalogError(f"{where}: max_concurrency must be within 2..1000")
         elif not isinstance(t, Deploy | Manual):
             raise CatalogError(f"{where}: unknown trigger {t!r}")
+        if f.snap_start and isinstance(t, Deploy):
+            raise CatalogError(f"{where}: a Deploy function runs once per deployment: no SnapStart")
     declared_queues = {q.name for q, _ in queues_of(functions)}
     for f in functions:
         for q in f.sends_to:

@@ -52,6 +52,8 @@ ENI_ACTIONS = (
 )
 RULE_ACTIONS = ("events:EnableRule", "events:DisableRule", "events:DescribeRule")
 ENVIRONMENT_LIMIT = 4096
+#: the alias SnapStart functions' triggers invoke
+ALIAS = "live"
 _LAMBDA_LOG_LEVEL = {"DEBUG": "DEBUG", "INFO": "INFO", "WARNING": "WARN", "ERROR": "ERROR"}
 
 
@@ -97,9 +99,21 @@ class CatalogFunctions(Construct):
         self.buckets = buckets
         self.catalog = {f.name: f for f in functions}
         self.lambdas: dict[str, lambda_.Function] = {}
+        #: what triggers invoke: the ``live`` alias of a SnapStart function, else the function
+        self.targets: dict[str, lambda_.IFunction] = {}
+        self.aliases: dict[str, lambda_.Alias] = {}
         self.log_groups: dict[str, logs.LogGroup] = {}
         for f in functions:
             self.lambdas[f.name] = self._create(f)
+            self.targets[f.name] = self.lambdas[f.name]
+            if f.snap_start_enabled(config.profile):
+                # SnapStart applies to published versions only: publish one per code/config
+                # change and point the alias (and through it every trigger) at it
+                alias = lambda_.Alias(
+                    self, f"{f.name}-{ALIAS}", alias_name=ALIAS, version=self.lambdas[f.name].current_version
+                )
+                self.aliases[f.name] = alias
+                self.targets[f.name] = alias
 
     # ------------------------------------------------------------------ environment
 
@@ -234,6 +248,9 @@ class CatalogFunctions(Construct):
             ),
             system_log_level_v2=lambda_.SystemLogLevel.INFO,
             tracing=lambda_.Tracing.ACTIVE,
+            snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS
+            if f.snap_start_enabled(self.config.profile)
+            else None,
             vpc=self.network.vpc if vpc else None,
             vpc_subnets=self.network.function_subnets if vpc else None,
             security_groups=self.network.security_groups_for(f) if vpc else None,

@@ -106,9 +106,11 @@ class OpsdeckStack(Stack):
             buckets=self.buckets,
         )
         lambdas = self.catalog_functions.lambdas
-        self.queues.connect(lambdas)
-        self.schedules = Schedules(self, "Schedules", functions=functions, names=names, lambdas=lambdas)
-        self.api = HttpApi(self, "Http", functions=functions, config=config, lambdas=lambdas)
+        # triggers invoke the target: a SnapStart function's "live" alias, else the function
+        targets = self.catalog_functions.targets
+        self.queues.connect(targets)
+        self.schedules = Schedules(self, "Schedules", functions=functions, names=names, lambdas=targets)
+        self.api = HttpApi(self, "Http", functions=functions, config=config, lambdas=targets)
         self.migrations = Migrations(
             self,
             "Migrations",
