@@ -31,6 +31,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from . import snapstart
 from .errors import PROBLEM_CONTENT_TYPE, OpsdeckError, status_problem
 from .observability import entry, logger
 from .settings import platform
@@ -210,6 +211,7 @@ def create_app(
             max_age=600,
         )
     app.add_middleware(RequestContext)
+    snapstart.before_snapshot(app.openapi)  # SnapStart: the document is built into the snapshot
     return app
 
 
