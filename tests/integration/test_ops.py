@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from functions import catalog
 from functions.ops import api, migrate
 from tests.support import LambdaContext, env, load_event
 
 
+@pytest.mark.capability("ops")  # as the ops runtime role, like the deployed ops-api
 def test_health_ok_with_database_and_cache(db, redis_url):
     response = api.handler(load_event("ops-api/health.json"), LambdaContext("ops-api"))
     body = json.loads(response["body"])
@@ -19,6 +22,7 @@ def test_health_ok_with_database_and_cache(db, redis_url):
     assert response["headers"]["x-request-id"] == "c2FtcGxlLWhlYWx0aA=="
 
 
+@pytest.mark.capability("ops")
 def test_health_names_what_is_down(db):
     with env(REDIS_URL="redis://127.0.0.1:1/0"):
         response = api.handler(load_event("ops-api/health.json"), LambdaContext("ops-api"))
