@@ -185,3 +185,41 @@ def make_user(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(url).username or "postgres"
+
+
+def test_a_migrator_that_is_not_a_superuser_can_do_it_all(fresh_database: str):
+    """RDS's master user is no superuser: CREATEROLE and the database's owner, nothing more."""
+    from sqlalchemy.engine import make_url
+
+    from opsdeck.migrations import heads, upgrade
+
+    master = f"master_{uuid.uuid4().hex[:8]}"
+    admin = _native(fresh_database)
+    admin.run(f"CREATE ROLE {master} LOGIN CREATEROLE PASSWORD 'master-pw'")
+    admin.run(f"ALTER DATABASE {make_url(fresh_database).database} OWNER TO {master}")
+    admin.close()
+    as_master = (
+        make_url(fresh_database)
+        .set(username=master, password="master-pw")
+        .render_as_string(hide_password=False)
+    )
+    try:
+        assert upgrade(as_master) == heads()
+        assert upgrade(as_master) == heads()  # and again: idempotent
+        check = _native(fresh_database)
+        owners = check.run("SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'marketplace'")
+        assert owners == [[_role(fresh_database, "marketplace", "owner")]]
+        allowed = check.run(
+            "SELECT has_table_privilege(:r, 'marketplace.orders', 'SELECT, INSERT, UPDATE, DELETE'), "
+            "has_table_privilege(:r, 'bo.admin_audit', 'SELECT')",
+            r=_role(fresh_database, "marketplace"),
+        )
+        assert allowed == [[True, False]]
+        check.close()
+    finally:
+        admin = _native(fresh_database)
+        admin.run(f"ALTER DATABASE {make_url(fresh_database).database} OWNER TO CURRENT_USER")
+        admin.run(f"REASSIGN OWNED BY {master} TO CURRENT_USER")
+        admin.run(f"DROP OWNED BY {master}")
+        admin.run(f"DROP ROLE {master}")
+        admin.close()

@@ -105,11 +105,16 @@ def ensure_roles(conn: Any, schemas: Mapping[str, tuple[str, ...]]) -> None:
                     "EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
                 )
             )
-        # the migrator (RDS: the master user, not a superuser) must be able to SET ROLE to the owner
+        # The migrator (RDS: the master user, not a superuser) must be able to SET ROLE to the owner
+        # and act with its privileges. PostgreSQL 16 gives a role's creator ADMIN only (no SET, no
+        # INHERIT), so the options are explicit there; before 16 membership implied both.
         conn.execute(
             text(
                 "DO $$ BEGIN "
-                f"IF NOT pg_has_role(current_user, {_literal(owner)}, 'MEMBER') THEN "
+                "IF current_setting('server_version_num')::int >= 160000 THEN "
+                "EXECUTE format('GRANT %I TO %I WITH INHERIT TRUE, SET TRUE', "
+                f"{_literal(owner)}, current_user); "
+                f"ELSIF NOT pg_has_role(current_user, {_literal(owner)}, 'MEMBER') THEN "
                 f"EXECUTE format('GRANT %I TO %I', {_literal(owner)}, current_user); END IF; END $$"
             )
         )
