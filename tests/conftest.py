@@ -175,8 +175,6 @@ def db(database_url: str, capability: str | None) -> Iterator[Any]:
 def committed_db(database_url: str, capability: str | None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """Real commits (threads, several connections); every opsdeck table is emptied after.
     In a capability's tests the layer (and this engine) log in as its runtime role."""
-    from sqlalchemy import text
-
     from opsdeck import db as opsdeck_db
 
     if capability is not None:
@@ -184,7 +182,17 @@ def committed_db(database_url: str, capability: str | None, monkeypatch: pytest.
 
         monkeypatch.setenv("DATABASE_URL", role_url(database_url, capability))
     yield opsdeck_db.engine()
-    admin = opsdeck_db.create_engine(database_url)
+    truncate_all(database_url)
+
+
+def truncate_all(url: str | None = None) -> None:
+    """Empty every opsdeck table (after tests that commit), as the admin user of ``url`` (default:
+    ``DATABASE_URL`` now) — a capability's runtime role may not TRUNCATE."""
+    from sqlalchemy import text
+
+    from opsdeck import db as opsdeck_db
+
+    admin = opsdeck_db.create_engine(url or os.environ["DATABASE_URL"])
     with admin.begin() as conn:
         tables = conn.execute(
             text(
