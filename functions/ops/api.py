@@ -1,7 +1,9 @@
-"""ops API: is the platform healthy, and what does it consist of?
+"""ops API: is the platform healthy, what does it consist of, and the ops console.
 
 GET /ops/health     database and cache round trips; 503 problem+json naming what is down
 GET /ops/functions  the function catalog: every function, its trigger and its resources
+/ops/console, /ops/overview, /ops/queues…, /ops/schedules…, /ops/invocations…, /ops/series,
+/ops/audit, /ops/whoami: the ops console and its API (``functions.ops.console``, docs/console.md)
 """
 
 from __future__ import annotations
@@ -26,6 +28,12 @@ def _check(probe) -> dict[str, Any]:
         return {"status": "ok", "latency_ms": round(probe(), 2)}
     except OpsdeckError as exc:
         return {"status": "down", "error": exc.detail}
+
+
+def health_checks() -> dict[str, Any]:
+    checks = {"database": _check(db.ping), "cache": _check(cache.ping)}
+    status = "ok" if all(c["status"] == "ok" for c in checks.values()) else "down"
+    return {"status": status, "stage": platform().stage, "checks": checks}
 
 
 @router.get("/health", summary="Database and cache health")
@@ -72,5 +80,7 @@ async def functions() -> dict[str, Any]:
     return {"functions": [describe(f) for f in catalog.FUNCTIONS]}
 
 
-app = create_app(title="opsdeck ops", base_path="/ops", routers=[router])
+from functions.ops.console import router as console_router  # noqa: E402 - after the routes above
+
+app = create_app(title="opsdeck ops", base_path="/ops", routers=[router, console_router])
 handler = lambda_handler(app)
