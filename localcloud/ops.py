@@ -16,7 +16,14 @@ import json
 from datetime import datetime
 from typing import Any
 
-from functions.ops.backend import ERROR_OUTCOMES, capability_state, failure_reason, p95, queue_entries
+from functions.ops.backend import (
+    CONSOLE_READ_ROUTES,
+    ERROR_OUTCOMES,
+    capability_state,
+    failure_reason,
+    p95,
+    queue_entries,
+)
 from localcloud import awsapi
 from localcloud.errors import LocalCloudError
 from localcloud.events import REGION, rule_arn
@@ -184,10 +191,18 @@ class LocalBackend:
 
     # ----------------------------------------------------------- invocations
     def invocations(
-        self, *, function: str | None, trigger: str | None, outcome: str | None, limit: int
+        self,
+        *,
+        function: str | None,
+        trigger: str | None,
+        outcome: str | None,
+        limit: int,
+        hide_console: bool = False,
     ) -> list[dict[str, Any]]:
         out = []
         for entry in reversed(self.cloud.journal()):
+            if hide_console and entry.get("route") in CONSOLE_READ_ROUTES:
+                continue
             if function and entry.get("function") != function:
                 continue
             if trigger and entry.get("trigger") != trigger:

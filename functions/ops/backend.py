@@ -32,6 +32,23 @@ from opsdeck.errors import OpsdeckError
 
 log = logging.getLogger("opsdeck.ops")
 
+#: the console's own reads: the page polls them, ``hide_console`` keeps them out of the journal view
+CONSOLE_READ_ROUTES = frozenset(
+    {
+        "GET /ops/console",
+        "GET /ops/console/{name}",
+        "GET /ops/whoami",
+        "GET /ops/overview",
+        "GET /ops/queues",
+        "GET /ops/queues/{queue}/messages",
+        "GET /ops/schedules",
+        "GET /ops/invocations",
+        "GET /ops/invocations/{request_id}",
+        "GET /ops/series",
+        "GET /ops/audit",
+    }
+)
+
 #: outcomes that count as errors (Lambda's ``Errors`` metric: the function failed)
 ERROR_OUTCOMES = frozenset({"error", "timeout", "invalid-response", "throttled"})
 
@@ -65,9 +82,16 @@ class OpsBackend(Protocol):
         """EnableRule / DisableRule; returns the schedule as ``schedules()`` shows it."""
 
     def invocations(
-        self, *, function: str | None, trigger: str | None, outcome: str | None, limit: int
+        self,
+        *,
+        function: str | None,
+        trigger: str | None,
+        outcome: str | None,
+        limit: int,
+        hide_console: bool = False,
     ) -> list[dict[str, Any]]:
-        """The newest invocations first (the local journal)."""
+        """The newest invocations first (the local journal); ``hide_console`` leaves out the
+        console's own reads (``CONSOLE_READ_ROUTES``)."""
 
     def invocation(self, request_id: str, function: str | None) -> dict[str, Any]:
         """One invocation: its journal entry, ``event``, ``result`` and ``logs``."""

@@ -212,9 +212,15 @@ async def invocations(
     trigger: Trigger | None = None,
     outcome: Outcome | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    hide_console: Annotated[bool, Query(description="leave out the console's own reads")] = False,
 ) -> dict[str, Any]:
     found = await _run(
-        backend().invocations, function=function, trigger=trigger, outcome=outcome, limit=limit
+        backend().invocations,
+        function=function,
+        trigger=trigger,
+        outcome=outcome,
+        limit=limit,
+        hide_console=hide_console,
     )
     return {"invocations": found}
 

@@ -252,7 +252,7 @@
       $("inv-function").append(...data.functions.map((f) => el("option", { value: f.name }, f.name)));
       functionsListed = true;
     }
-    const q = new URLSearchParams({ limit: "100" });
+    const q = new URLSearchParams({ limit: "100", hide_console: $("inv-hide").checked ? "true" : "false" });
     for (const [key, id] of [["function", "inv-function"], ["trigger", "inv-trigger"], ["outcome", "inv-outcome"]]) {
       if ($(id).value) q.set(key, $(id).value);
     }
