@@ -35,7 +35,8 @@ def test_a_poison_message_is_seen_and_replayed_from_the_page_after_the_fix_once(
     with db.transaction() as conn:
         conn.execute(
             text(
-                "ALTER TABLE bo.ledger_entries ADD CONSTRAINT browser_blocked CHECK (wallet_id <> 'w-blocked')"
+                "ALTER TABLE bo.ledger_entries "
+                "ADD CONSTRAINT browser_blocked CHECK (wallet_id <> 'w-blocked')"
             )
         )
     change = {
@@ -66,7 +67,7 @@ def test_a_poison_message_is_seen_and_replayed_from_the_page_after_the_fix_once(
         lambda d: d.find_elements("css selector", f'#peek-list .message[data-message-id="{message_id}"]')
     )[0]
     assert "browser_blocked" in message.find_element("css selector", ".failure").text
-    assert "received 5×" in message.find_element("css selector", ".meta").text
+    assert "received 5 times" in message.find_element("css selector", ".meta").text
     assert json.loads(message.find_element("css selector", "pre.body").text) == change
 
     with db.transaction() as conn:  # the fix

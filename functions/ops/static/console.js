@@ -166,7 +166,7 @@
     if (!data.messages.length) { list.replaceChildren(el("div", { class: "empty" }, "no messages")); return; }
     list.replaceChildren(...data.messages.map((m) =>
       el("div", { class: "message", dataset: { messageId: m.message_id } },
-        el("div", { class: "meta" }, m.message_id, " · ", m.state, " · received ", m.receive_count, "×",
+        el("div", { class: "meta" }, m.message_id, " · ", m.state, " · received ", m.receive_count, m.receive_count === 1 ? " time" : " times",
           m.attributes.SentTimestamp ? " · sent " + when(new Date(+m.attributes.SentTimestamp).toISOString()) : ""),
         m.failure ? el("div", { class: "failure" }, "failure: " + m.failure) : null,
         el("pre", { class: "body" }, pretty(m.body)),
