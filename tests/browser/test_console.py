@@ -120,7 +120,7 @@ def test_the_invocations_view_shows_a_new_invocation_without_a_reload(console):
         for e in console.driver.find_elements("css selector", "#invocations-table tbody tr")
     }
     loaded = console.driver.execute_script("return performance.timeOrigin")
-    status, headers, _ = cloud.request("GET", "/ops/health")
+    status, _, _ = cloud.request("GET", "/ops/health")
     assert status == 200
     request_id = next(
         j["request_id"] for j in reversed(cloud.journal()) if j.get("route") == "GET /ops/health"
