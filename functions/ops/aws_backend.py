@@ -118,7 +118,7 @@ class AwsBackend:
             "start_query",
             logGroupNames=log_groups,
             startTime=int(start.timestamp()),
-            endTime=int(end.timestamp()),
+            endTime=int(end.timestamp()) + 1,  # include this second
             queryString=query,
             limit=200,
         )
