@@ -224,6 +224,13 @@ def test_invocations_filter_detail_and_reinvoke(local_cloud):
     assert body["result"]["statusCode"] == 200
     again = [j for j in local_cloud.journal() if j["request_id"] == body["request_id"]]
     assert again and again[0]["trigger"] == "invoke"
+    status, _, body = call(
+        local_cloud, "GET", "/ops/invocations", roles=("ops-viewer",), query={"hide_console": "true"}
+    )
+    routes = {i.get("route") for i in body["invocations"]}
+    assert "GET /ops/functions" in routes and "GET /ops/invocations" not in routes
+    status, _, body = call(local_cloud, "GET", "/ops/invocations", roles=("ops-viewer",))
+    assert "GET /ops/invocations" in {i.get("route") for i in body["invocations"]}
     status, _, _ = call(local_cloud, "GET", "/ops/invocations", query={"outcome": "weird"})
     assert status == 422
     status, _, _ = call(local_cloud, "GET", "/ops/invocations/not-a-request")
