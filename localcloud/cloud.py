@@ -544,6 +544,7 @@ class LocalCloud:
             self._pool.shutdown(wait=True, cancel_futures=True)
         if self._http_server is not None:
             self._http_server.stop()
+        self.__dict__.pop("_aws_clients", None)
         if awsapi.ACTIVE is self:
             awsapi.ACTIVE = None
             from functions.ops import backend as ops_backend
@@ -820,13 +821,10 @@ class LocalCloud:
         rate: float | str | None = None,
     ) -> dict[str, Any]:
         """Move DLQ messages back through the SQS API of the local endpoint (``localcloud.replay``)."""
-        import boto3
-
         from localcloud.replay import replay
 
-        client = boto3.session.Session().client("sqs", endpoint_url=self.aws_url, region_name=REGION)
         return replay(
-            client,
+            self.aws_client("sqs"),
             self.queue_url(self._queue(dlq)),
             to=self.queue_url(self._queue(to)) if to else None,
             filter=filter,
@@ -835,6 +833,21 @@ class LocalCloud:
             rate=rate,
             receive_wait_s=0 if self.virtual else 1,
         )
+
+    def aws_client(self, service: str) -> Any:
+        """A boto3 client of the local endpoint, created once per service (a client costs ~0.1 s)."""
+        clients = self.__dict__.setdefault("_aws_clients", {})
+        if service not in clients:
+            import boto3
+
+            clients[service] = boto3.session.Session().client(
+                service,
+                endpoint_url=self.aws_url,
+                region_name=REGION,
+                aws_access_key_id=ACCESS_KEY_ID,
+                aws_secret_access_key="opsdeck-local",  # noqa: S106 - the local endpoint's dummy key
+            )
+        return clients[service]
 
     # ---------------------------------------------------------------- invoke
     def _runtime(self, name: str) -> FunctionRuntime:

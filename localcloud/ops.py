@@ -26,7 +26,7 @@ from functions.ops.backend import (
 )
 from localcloud import awsapi
 from localcloud.errors import LocalCloudError
-from localcloud.events import REGION, rule_arn
+from localcloud.events import rule_arn
 from opsdeck.errors import NotFound
 
 
@@ -181,10 +181,8 @@ class LocalBackend:
         return self.cloud.fire_async(schedule)
 
     def set_enabled(self, schedule: str, enabled: bool) -> dict[str, Any]:
-        import boto3
-
         rule = self._rule(schedule)
-        events = boto3.session.Session().client("events", endpoint_url=self.cloud.aws_url, region_name=REGION)
+        events = self.cloud.aws_client("events")
         (events.enable_rule if enabled else events.disable_rule)(Name=rule.rule_name)
         self.cloud.rules_changed()
         return self._schedule(rule, self._last_fires())

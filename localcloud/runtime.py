@@ -40,6 +40,7 @@ import time
 import traceback
 import uuid
 import warnings
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -114,15 +115,18 @@ def function_environment(env: Mapping[str, str | None]) -> Iterator[None]:
 # ------------------------------------------------------------------------ logs
 
 
+_captured: weakref.WeakSet[logging.LogRecord] = weakref.WeakSet()
+
+
 class _CaptureHandler(logging.Handler):
     """Copies records into the current invocation's log sink, once per record (the first
     logger with handlers formats it: Powertools' JSON for its loggers)."""
 
     def emit(self, record: logging.LogRecord) -> None:
         sink = _capture.get()
-        if sink is None or getattr(record, "_localcloud_captured", False):
+        if sink is None or record in _captured:
             return
-        record._localcloud_captured = True
+        _captured.add(record)  # not an attribute: formatters would print it as an extra field
         try:
             sink.append(self.format(record))
         except Exception:  # a log line must never fail an invocation

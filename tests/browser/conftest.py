@@ -1,7 +1,8 @@
 """Browser tests of the ops console: Debian's ``chromium`` driven by ``selenium`` through
 Debian's ``chromedriver`` (``apt-get install chromium chromium-driver``; ``.ci/run`` installs
-them). Selenium Manager never runs: the driver and the browser are given by path and
-``SE_OFFLINE`` forbids downloads. Without the packages the tests are skipped with the reason.
+them), set up by ``localcloud.browser``: Selenium Manager never runs (the driver and the browser
+are given by path, ``SE_OFFLINE`` forbids downloads). Without the packages the tests are
+skipped with the reason.
 
 ``console`` is the whole catalog in a ``LocalCloud`` with its HTTP port (port 0, 127.0.0.1) on
 the virtual clock: the test moves time (``console.cloud.advance``) while the page polls.
@@ -9,63 +10,24 @@ the virtual clock: the test moves time (``console.cloud.advance``) while the pag
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-CHROMIUM_FLAGS = (
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--window-size=1360,900",
-)
-
-
-def browser_missing() -> str | None:
-    for path, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
-        if not Path(path).exists():
-            return f"{package} is not installed (apt-get install -y chromium chromium-driver)"
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        return "selenium is not installed (pip install -e '.[dev]')"
-    return None
-
-
-def new_driver(user_data_dir: str) -> Any:
-    os.environ["SE_OFFLINE"] = "true"  # Selenium Manager: never download a browser or a driver
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={user_data_dir}")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-
 
 @pytest.fixture(scope="session")
 def driver() -> Iterator[Any]:
-    reason = browser_missing()
+    from localcloud import browser as chromium
+
+    reason = chromium.missing()
     if reason:
         pytest.skip(reason)
     profile = tempfile.mkdtemp(prefix="opsdeck-chromium-")
-    browser = new_driver(profile)
+    browser = chromium.driver(profile)
     browser.set_page_load_timeout(30)
     try:
         yield browser
