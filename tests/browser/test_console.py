@@ -135,3 +135,31 @@ def test_the_invocations_view_shows_a_new_invocation_without_a_reload(console):
     console.wait_for(lambda d: '"rawPath": "/ops/health"' in d.find_element("id", "inv-event").text)
     assert '"statusCode": 200' in console.css("#inv-result").text
     assert console.errors() == []
+
+
+def test_the_aws_page_asks_for_a_token_and_a_viewer_cannot_act(console):
+    """``/ops/console`` (the page ``ops-api`` serves on AWS) carries no token: the user pastes one."""
+    from opsdeck.auth import issue_dev_token
+
+    console.driver.get(f"{console.cloud.base_url}/ops/console#schedules")
+    console.wait_for(lambda d: d.find_element("id", "signin").is_displayed())
+    console.css("#token").send_keys(issue_dev_token("vera", ["ops-viewer"]))
+    console.css("#signin-form button").click()
+    console.wait_for(lambda d: not d.find_element("id", "signin").is_displayed())
+    assert "vera (ops-viewer) · read only" in console.css("#who").text
+    fire = console.wait_for(
+        lambda d: d.find_elements("css selector", 'button[data-action="fire"][data-schedule]')
+    )
+    assert all(not button.is_enabled() for button in fire)
+    # the API refuses it regardless of the page
+    status, _, _ = console.cloud.request(
+        "POST",
+        "/ops/schedules/marketplace-orders-schedule/fire",
+        headers={
+            "authorization": f"Bearer {issue_dev_token('vera', ['ops-viewer'])}",
+            "x-opsdeck-console": "1",
+        },
+    )
+    assert status == 403
+    errors = [e for e in console.errors() if "401" not in e["message"]]  # the unauthenticated first call
+    assert errors == []
