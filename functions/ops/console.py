@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Header, Query, Request
 from fastapi import Path as PathParam
-from fastapi.responses import Response
+from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from functions.ops import audit
+from functions.ops import audit, models
 from functions.ops.backend import backend
 from opsdeck.api import request_id
 from opsdeck.auth import Principal, require_roles
@@ -59,9 +59,7 @@ QueueName = Annotated[
 ScheduleName = Annotated[
     str, PathParam(pattern=r"^[a-z0-9][a-z0-9\-]{1,63}$", examples=["marketplace-orders-schedule"])
 ]
-RequestId = Annotated[
-    str, PathParam(pattern=r"^[A-Za-z0-9\-]{1,64}$", examples=["3f0c2a9e-1d2b-4c3d-8e9f-0a1b2c3d4e5f"])
-]
+RequestId = Annotated[str, PathParam(pattern=r"^[A-Za-z0-9\-]{1,64}$", examples=[models.EXAMPLE_REQUEST_ID])]
 FunctionName = Annotated[str | None, Query(pattern=r"^[a-z][a-z0-9\-]{1,62}$")]
 Trigger = Literal["http", "schedule", "queue", "deploy", "invoke"]
 Outcome = Literal["ok", "partial", "error", "timeout", "invalid-response", "throttled"]
@@ -87,13 +85,33 @@ def asset(name: str) -> bytes:
 # ------------------------------------------------------------------- the page
 
 
-@router.get("/console", summary="The ops console (HTML)", response_class=Response, include_in_schema=True)
+@router.get(
+    "/console",
+    summary="The ops console (HTML)",
+    response_class=HTMLResponse,
+    responses={200: {"content": {"text/html": {"example": "<!doctype html>…"}}}},
+)
 async def console_page() -> Response:
     return Response(asset("index.html"), media_type="text/html; charset=utf-8", headers=SECURITY_HEADERS)
 
 
-@router.get("/console/{name}", summary="The console's script, style and icon", response_class=Response)
-async def console_asset(name: Annotated[str, PathParam(pattern=r"^[a-z]+\.(js|css|svg)$")]) -> Response:
+@router.get(
+    "/console/{name}",
+    summary="The console's script, style and icon",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {
+                "text/javascript": {"schema": {"type": "string"}},
+                "text/css": {"schema": {"type": "string"}},
+                "image/svg+xml": {"schema": {"type": "string"}},
+            }
+        }
+    },
+)
+async def console_asset(
+    name: Annotated[str, PathParam(pattern=r"^[a-z]+\.(js|css|svg)$", examples=["console.js"])],
+) -> Response:
     if name not in ASSETS:
         from opsdeck.errors import NotFound
 
@@ -108,10 +126,20 @@ class CrossSiteRequest(Forbidden):
     slug, title = "cross-site-request", "Cross-site request refused"
 
 
-def same_origin(request: Request) -> None:
-    """Mutating requests come from the console page itself, never from another site."""
-    if request.headers.get(CONSOLE_HEADER) != "1":
-        raise CrossSiteRequest(f"actions need the {CONSOLE_HEADER}: 1 header (sent by the console page)")
+ConsoleHeader = Annotated[
+    Literal["1"],
+    Header(
+        alias=CONSOLE_HEADER,
+        description="sent by the console page; a cross-site form cannot send it, a cross-site fetch "
+        "cannot without a CORS preflight (never granted)",
+        examples=["1"],
+    ),
+]
+
+
+def same_origin(request: Request, _console: ConsoleHeader) -> None:
+    """Mutating requests come from the console page itself, never from another site: the header
+    (checked by FastAPI: missing or not ``1`` is a 422), and what the browser says of the origin."""
     site = request.headers.get("sec-fetch-site")
     if site is not None and site != "same-origin":
         raise CrossSiteRequest(f"Sec-Fetch-Site {site!r}: actions are accepted from the console's own origin")
@@ -155,7 +183,9 @@ Guarded = [Depends(same_origin)]
 # ----------------------------------------------------------------- read routes
 
 
-@router.get("/whoami", summary="The caller, its roles and what the console may do")
+@router.get(
+    "/whoami", summary="The caller, its roles and what the console may do", response_model=models.Whoami
+)
 async def whoami(principal: Viewer) -> dict[str, Any]:
     return {
         "subject": principal.subject,
@@ -165,7 +195,11 @@ async def whoami(principal: Viewer) -> dict[str, Any]:
     }
 
 
-@router.get("/overview", summary="Every capability and function with its trigger and last hour's numbers")
+@router.get(
+    "/overview",
+    summary="Every capability and function with its trigger and last hour's numbers",
+    response_model=models.Overview,
+)
 async def overview(principal: Viewer) -> dict[str, Any]:
     from functions import catalog
     from functions.ops.api import describe, health_checks
@@ -188,24 +222,38 @@ async def overview(principal: Viewer) -> dict[str, Any]:
     }
 
 
-@router.get("/queues", summary="Every queue and DLQ: visible, in flight, oldest message age")
+@router.get(
+    "/queues",
+    summary="Every queue and DLQ: visible, in flight, oldest message age",
+    response_model=models.Queues,
+)
 async def queues(principal: Viewer) -> dict[str, Any]:
     return {"queues": await _run(backend().queues)}
 
 
-@router.get("/queues/{queue}/messages", summary="Messages of a queue, with receive count and failure reason")
+@router.get(
+    "/queues/{queue}/messages",
+    summary="Messages of a queue, with receive count and failure reason",
+    response_model=models.Messages,
+)
 async def messages(
     queue: QueueName, principal: Viewer, limit: Annotated[int, Query(ge=1, le=100)] = 20
 ) -> dict[str, Any]:
     return {"queue": queue, "messages": await _run(backend().peek, queue, limit)}
 
 
-@router.get("/schedules", summary="Every rule: expression, state, last and next fire")
+@router.get(
+    "/schedules", summary="Every rule: expression, state, last and next fire", response_model=models.Schedules
+)
 async def schedules(principal: Viewer) -> dict[str, Any]:
     return {"schedules": await _run(backend().schedules)}
 
 
-@router.get("/invocations", summary="The invocation journal, newest first (local cloud)")
+@router.get(
+    "/invocations",
+    summary="The invocation journal, newest first (local cloud)",
+    response_model=models.Invocations,
+)
 async def invocations(
     principal: Viewer,
     function: FunctionName = None,
@@ -225,19 +273,27 @@ async def invocations(
     return {"invocations": found}
 
 
-@router.get("/invocations/{request_id}", summary="One invocation: event, result and log lines")
+@router.get(
+    "/invocations/{request_id}",
+    summary="One invocation: event, result and log lines",
+    response_model=models.InvocationDetail,
+)
 async def invocation(
     request_id: RequestId, principal: Viewer, function: FunctionName = None
 ) -> dict[str, Any]:
     return await _run(backend().invocation, request_id, function)
 
 
-@router.get("/series", summary="Per-minute invocations and errors per function; queue depth over time")
+@router.get(
+    "/series",
+    summary="Per-minute invocations and errors per function; queue depth over time",
+    response_model=models.Series,
+)
 async def series(principal: Viewer, minutes: Annotated[int, Query(ge=5, le=360)] = 60) -> dict[str, Any]:
     return await _run(backend().series, minutes)
 
 
-@router.get("/audit", summary="The console's actions, newest first")
+@router.get("/audit", summary="The console's actions, newest first", response_model=models.AuditLog)
 async def audit_log(principal: Admin, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
     return {"actions": await _run(audit.recent, limit)}
 
@@ -263,7 +319,10 @@ class ReplayRequest(BaseModel):
 
 
 @router.post(
-    "/queues/{queue}/replay", summary="Replay a DLQ (filter, dry run, limit, rate)", dependencies=Guarded
+    "/queues/{queue}/replay",
+    summary="Replay a DLQ (filter, dry run, limit, rate)",
+    dependencies=Guarded,
+    response_model=models.Replayed,
 )
 async def replay(
     queue: QueueName, request: Request, principal: Admin, options: Annotated[ReplayRequest, Body()] = None
@@ -273,24 +332,41 @@ async def replay(
 
 
 @router.post(
-    "/schedules/{schedule}/fire", summary="Fire a schedule now", status_code=202, dependencies=Guarded
+    "/schedules/{schedule}/fire",
+    summary="Fire a schedule now (asynchronously, as EventBridge invokes)",
+    status_code=202,
+    dependencies=Guarded,
+    response_model=models.Fired,
 )
 async def fire(schedule: ScheduleName, request: Request, principal: Admin) -> dict[str, Any]:
     return await _act(request, principal, "fire", schedule, {}, backend().fire, schedule)
 
 
-@router.post("/schedules/{schedule}/enable", summary="Enable a schedule's rule", dependencies=Guarded)
+@router.post(
+    "/schedules/{schedule}/enable",
+    summary="Enable a schedule's rule",
+    dependencies=Guarded,
+    response_model=models.ScheduleChanged,
+)
 async def enable(schedule: ScheduleName, request: Request, principal: Admin) -> dict[str, Any]:
     return await _act(request, principal, "enable", schedule, {}, backend().set_enabled, schedule, True)
 
 
-@router.post("/schedules/{schedule}/disable", summary="Disable a schedule's rule", dependencies=Guarded)
+@router.post(
+    "/schedules/{schedule}/disable",
+    summary="Disable a schedule's rule",
+    dependencies=Guarded,
+    response_model=models.ScheduleChanged,
+)
 async def disable(schedule: ScheduleName, request: Request, principal: Admin) -> dict[str, Any]:
     return await _act(request, principal, "disable", schedule, {}, backend().set_enabled, schedule, False)
 
 
 @router.post(
-    "/invocations/{request_id}/reinvoke", summary="Invoke again with the same event", dependencies=Guarded
+    "/invocations/{request_id}/reinvoke",
+    summary="Invoke again with the same event (local cloud)",
+    dependencies=Guarded,
+    response_model=models.Reinvoked,
 )
 async def reinvoke(request_id: RequestId, request: Request, principal: Admin) -> dict[str, Any]:
     return await _act(request, principal, "reinvoke", request_id, {}, backend().reinvoke, request_id)

@@ -58,6 +58,23 @@ class Console:
 
         return WebDriverWait(self.driver, timeout, poll_frequency=0.1).until(condition)
 
+    def click(self, selector: str) -> None:
+        """Click the element ``selector`` names once it is there (re-finding it if the page re-rendered)."""
+        from selenium.common.exceptions import (
+            ElementClickInterceptedException,
+            NoSuchElementException,
+            StaleElementReferenceException,
+        )
+
+        def attempt(d: Any) -> bool:
+            try:
+                d.find_element("css selector", selector).click()
+            except (NoSuchElementException, StaleElementReferenceException, ElementClickInterceptedException):
+                return False
+            return True
+
+        self.wait_for(attempt)
+
     def css(self, selector: str) -> Any:
         return self.driver.find_element("css selector", selector)
 

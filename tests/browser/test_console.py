@@ -62,7 +62,7 @@ def test_a_poison_message_is_seen_and_replayed_from_the_page_after_the_fix_once(
     console.open("queues")
     dlq_visible = f'#queues-table tr[data-queue="{DLQ}"] td.visible'
     console.wait_for(lambda d: d.find_element("css selector", dlq_visible).text == "1")
-    console.css(f'button[data-action="peek"][data-queue="{DLQ}"]').click()
+    console.click(f'button[data-action="peek"][data-queue="{DLQ}"]')
     message = console.wait_for(
         lambda d: d.find_elements("css selector", f'#peek-list .message[data-message-id="{message_id}"]')
     )[0]
@@ -72,9 +72,9 @@ def test_a_poison_message_is_seen_and_replayed_from_the_page_after_the_fix_once(
 
     with db.transaction() as conn:  # the fix
         conn.execute(text("ALTER TABLE bo.ledger_entries DROP CONSTRAINT browser_blocked"))
-    console.css(f'button[data-action="replay"][data-queue="{DLQ}"]').click()
+    console.click(f'button[data-action="replay"][data-queue="{DLQ}"]')
     console.css("#replay-filter").send_keys("after.wallet_id == 'w-blocked'")
-    console.css("#replay-run").click()
+    console.click("#replay-run")
     console.wait_for(lambda d: d.find_element("id", "replay-result").get_attribute("data-moved") == "1")
     assert "matched 1, moved 1" in console.css("#replay-result").text
 
@@ -96,10 +96,7 @@ def test_a_schedule_disabled_from_the_page_does_not_fire(console):
     cloud = console.cloud
     name, function = "marketplace-inventory-schedule", "marketplace-inventory-sync"
     console.open("schedules")
-    button = console.wait_for(
-        lambda d: d.find_elements("css selector", f'button[data-action="disable"][data-schedule="{name}"]')
-    )[0]
-    button.click()
+    console.click(f'button[data-action="disable"][data-schedule="{name}"]')
     console.wait_for(
         lambda d: d.find_element("css selector", f'tr[data-schedule="{name}"] .state').text == "DISABLED"
     )
@@ -126,11 +123,11 @@ def test_the_invocations_view_shows_a_new_invocation_without_a_reload(console):
         j["request_id"] for j in reversed(cloud.journal()) if j.get("route") == "GET /ops/health"
     )
     assert request_id not in before
-    row = console.wait_for(
+    console.wait_for(
         lambda d: d.find_elements("css selector", f'#invocations-table tr[data-request-id="{request_id}"]')
-    )[0]
+    )
     assert console.driver.execute_script("return performance.timeOrigin") == loaded  # no reload
-    row.click()
+    console.click(f'#invocations-table tr[data-request-id="{request_id}"]')
     console.wait_for(lambda d: d.find_element("id", "inv-detail").is_displayed())
     console.wait_for(lambda d: '"rawPath": "/ops/health"' in d.find_element("id", "inv-event").text)
     assert '"statusCode": 200' in console.css("#inv-result").text

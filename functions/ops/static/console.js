@@ -101,6 +101,15 @@
     tbody.replaceChildren(...rows);
   }
 
+  // Re-render a view only when its data changed: no DOM churn under a user's pointer while polling.
+  const rendered = {};
+  function changed(key, data) {
+    const text = JSON.stringify(data) + "|" + canAct();
+    if (rendered[key] === text) return false;
+    rendered[key] = text;
+    return true;
+  }
+
   function canAct() {
     return !!(state.me && state.me.can_act);
   }
@@ -136,7 +145,7 @@
   // ----------------------------------------------------------------- queues
   async function renderQueues() {
     const data = await api("/ops/queues");
-    replaceRows($("queues-table").tBodies[0], data.queues.map((q) =>
+    if (changed("queues", data)) replaceRows($("queues-table").tBodies[0], data.queues.map((q) =>
       el("tr", { dataset: { queue: q.name } },
         el("td", {}, el("b", {}, q.name), q.dlq ? el("span", { class: "pill" }, " DLQ") : null),
         el("td", { class: "muted" }, q.consumer),
@@ -162,6 +171,7 @@
 
   async function renderPeek() {
     const data = await api("/ops/queues/" + encodeURIComponent(state.peek) + "/messages?limit=20");
+    if (!changed("peek", data)) return;
     const list = $("peek-list");
     if (!data.messages.length) { list.replaceChildren(el("div", { class: "empty" }, "no messages")); return; }
     list.replaceChildren(...data.messages.map((m) =>
@@ -212,7 +222,7 @@
   // -------------------------------------------------------------- schedules
   async function renderSchedules() {
     const data = await api("/ops/schedules");
-    replaceRows($("schedules-table").tBodies[0], data.schedules.map((s) =>
+    if (changed("schedules", data)) replaceRows($("schedules-table").tBodies[0], data.schedules.map((s) =>
       el("tr", { dataset: { schedule: s.name } },
         el("td", {}, el("b", {}, s.name), el("div", { class: "muted" }, s.rule)),
         el("td", {}, s.function),
@@ -266,6 +276,7 @@
       }
       throw e;
     }
+    if (!changed("invocations", [data, state.invocation])) return;
     replaceRows($("invocations-table").tBodies[0], data.invocations.map((i) =>
       el("tr", {
         class: "clickable" + (state.invocation === i.request_id ? " selected" : ""),
