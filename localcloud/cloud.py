@@ -520,8 +520,9 @@ class LocalCloud:
         done = []
         for cap in sorted({f.capability for f in self.functions}):
             module = self._capability_module(cap, "demo")
-            if module is not None:
-                module.seed(self)
+            seed = getattr(module, "seed", None)
+            if callable(seed):
+                seed(self)
                 done.append(f"demo data: {cap}")
         for rule in self.scheduler.rules.values():
             state = awsapi.rule_state(rule.rule_name)
@@ -864,8 +865,12 @@ class LocalCloud:
             raise InvocationError(invocation) from invocation.exception
         return invocation.result
 
-    def invoke_raw(self, function_name: str, event: Any, *, capture_logs: bool = False) -> Invocation:
-        invocation = self._runtime(function_name).invoke(event, trigger="invoke", capture_logs=capture_logs)
+    def invoke_raw(
+        self, function_name: str, event: Any, *, capture_logs: bool = False, request_id: str | None = None
+    ) -> Invocation:
+        invocation = self._runtime(function_name).invoke(
+            event, trigger="invoke", capture_logs=capture_logs, request_id=request_id
+        )
         self._record(invocation, {"event_id": invocation.request_id})
         return invocation
 

@@ -280,3 +280,19 @@ def test_the_local_page_carries_an_ops_admin_token_only_for_loopback_hosts(local
 @pytest.mark.parametrize("path", ["/ops/health", "/ops/functions"])
 def test_health_and_catalog_stay_public(local_cloud, path):
     assert local_cloud.request("GET", path)[0] == 200
+
+
+def test_the_contract_hook_seeds_the_invocation_the_documents_examples_name(local_cloud):
+    from functions.ops import demo
+    from functions.ops.models import EXAMPLE_REQUEST_ID
+
+    demo.contract(local_cloud)
+    status, _, body = call(
+        local_cloud, "GET", f"/ops/invocations/{EXAMPLE_REQUEST_ID}", roles=demo.CONTRACT_ROLES
+    )
+    assert status == 200 and body["result"]["statusCode"] == 200
+    status, _, body = call(
+        local_cloud, "POST", f"/ops/invocations/{EXAMPLE_REQUEST_ID}/reinvoke", roles=demo.CONTRACT_ROLES
+    )
+    assert (status, body["outcome"]) == (200, "ok")
+    assert "demo data: ops" not in local_cloud.seed_demo()  # nothing to seed for the demo itself
