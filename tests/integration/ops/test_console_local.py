@@ -170,6 +170,17 @@ def test_replay_refuses_what_the_cli_refuses(local_cloud):
     assert status == 422
     status, _, body = call(local_cloud, "POST", "/ops/queues/no-such-dlq/replay", body={})
     assert status == 404
+    from opsdeck import db
+
+    with (
+        db.transaction() as conn
+    ):  # refused actions are audited with the problem's type (bad bodies never ran)
+        outcomes = conn.execute(text("SELECT target, outcome FROM ops.audit ORDER BY id")).all()
+    assert [tuple(o) for o in outcomes] == [
+        (QUEUE, "invalid-input"),
+        (DLQ, "replay"),
+        ("no-such-dlq", "not-found"),
+    ]
 
 
 def test_a_disabled_schedule_does_not_fire_and_fire_now_runs_it_anyway(local_cloud):
