@@ -174,7 +174,14 @@ class Messages(BaseModel):
 
 class Replayed(BaseModel):
     model_config = _examples(
-        {"matched": 1, "moved": 1, "method": "receive-send-delete", "scanned": 1, "audit_id": 7}
+        {
+            "matched": 1,
+            "moved": 1,
+            "method": "receive-send-delete",
+            "scanned": 1,
+            "message_ids": ["b49b4534-c985-46f5-b1ea-a81e65bc7e91"],
+            "audit_id": 7,
+        }
     )
     matched: int
     moved: int
@@ -183,6 +190,9 @@ class Replayed(BaseModel):
     status: str | None = Field(None, description="move task: COMPLETED, RUNNING, FAILED, …")
     task: str | None = None
     failure: str | None = None
+    message_ids: list[str] | None = Field(
+        None, description="receive-send-delete: the ids moved (dry run: that would move), the first 100"
+    )
     audit_id: int
 
 

@@ -54,9 +54,18 @@ class Console:
         self.wait_for(lambda d: d.find_element("id", f"view-{view}").is_displayed())
 
     def wait_for(self, condition, timeout: float = 15) -> Any:
+        """``condition`` true within ``timeout``; an element the page re-rendered meanwhile (stale) or
+        has not rendered yet just means "not yet"."""
+        from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
         from selenium.webdriver.support.ui import WebDriverWait
 
-        return WebDriverWait(self.driver, timeout, poll_frequency=0.1).until(condition)
+        wait = WebDriverWait(
+            self.driver,
+            timeout,
+            poll_frequency=0.1,
+            ignored_exceptions=(NoSuchElementException, StaleElementReferenceException),
+        )
+        return wait.until(condition)
 
     def click(self, selector: str) -> None:
         """Click the element ``selector`` names once it is there (re-finding it if the page re-rendered)."""

@@ -77,6 +77,7 @@ def test_a_poison_message_is_seen_and_replayed_from_the_page_after_the_fix_once(
     console.click("#replay-run")
     console.wait_for(lambda d: d.find_element("id", "replay-result").get_attribute("data-moved") == "1")
     assert "matched 1, moved 1" in console.css("#replay-result").text
+    assert f"moved: {message_id}" in console.css("#replay-result").text  # what was moved
 
     cloud.run_until_idle(max_seconds=600)
     with db.transaction() as conn:

@@ -209,7 +209,8 @@
       const r = await api("/ops/queues/" + encodeURIComponent(state.replayDlq) + "/replay", { method: "POST", body });
       out.textContent = (body.dry_run ? "dry run: would move " + r.matched : "matched " + r.matched + ", moved " + r.moved) +
         " (" + r.method + (r.status ? ", " + r.status : "") + ")" + (r.scanned !== undefined ? ", scanned " + r.scanned : "") +
-        " · audit #" + r.audit_id;
+        " · audit #" + r.audit_id +
+        (r.message_ids && r.message_ids.length ? "\n" + (body.dry_run ? "would move: " : "moved: ") + r.message_ids.join(", ") : "");
       out.dataset.moved = String(r.moved);
       await renderQueues();
     } catch (e) {

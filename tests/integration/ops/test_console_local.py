@@ -141,6 +141,7 @@ def test_a_poison_message_is_seen_with_its_reason_replayed_after_the_fix_and_app
     )
     assert status == 200
     assert (body["matched"], body["moved"], body["method"]) == (1, 1, "receive-send-delete")
+    assert body["message_ids"] == [message_id]
     local_cloud.run_until_idle(max_seconds=600)
     assert local_cloud.depth(DLQ) == (0, 0)
     with db.transaction() as conn:

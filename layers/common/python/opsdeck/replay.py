@@ -19,7 +19,9 @@ AWS, or one pointed at the local endpoint) and moves dead-lettered messages back
   from the DLQ; everything else is made visible again at the end. ``dry_run`` only counts.
   ``rate`` (messages/s) paces the sends.
 
-Returns ``{"matched": n, "moved": n, "method": "move-task" | "receive-send-delete", …}``.
+Returns ``{"matched": n, "moved": n, "method": "move-task" | "receive-send-delete", …}``; the
+receive-send-delete path also names what it moved (or, in a dry run, would move): ``message_ids``,
+the first ``MAX_LISTED`` of them.
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ MOVE_TASK_UNAVAILABLE = {
     "InvalidAction",
     "NotImplemented",
 }
+
+
+MAX_LISTED = 100
 
 
 class ReplayError(OpsdeckError):
@@ -197,6 +202,7 @@ def _receive_send_delete(
     seen: set[str] = set()
     urls: dict[str, str] = {}
     matched = moved = empty = 0
+    listed: list[str] = []
     started = time.monotonic()
     fallback: list[str] | None = None
 
@@ -248,6 +254,8 @@ def _receive_send_delete(
                     held[mid] = message["ReceiptHandle"]
                     continue
                 matched += 1
+                if dry_run and len(listed) < MAX_LISTED:
+                    listed.append(mid)
                 if dry_run:
                     held[mid] = message["ReceiptHandle"]
                     continue
@@ -260,15 +268,24 @@ def _receive_send_delete(
                         wait = started + (moved + len(chunk)) / per_second - time.monotonic()
                         if wait > 0:
                             sleep(wait)
-                    moved += _send_and_delete(sqs, dlq_url, url, chunk, held)
+                    sent = _send_and_delete(sqs, dlq_url, url, chunk, held)
+                    moved += len(sent)
+                    listed.extend(sent[: MAX_LISTED - len(listed)])
     finally:
         _release(sqs, dlq_url, held)
-    return {"matched": matched, "moved": moved, "method": "receive-send-delete", "scanned": len(seen)}
+    return {
+        "matched": matched,
+        "moved": moved,
+        "method": "receive-send-delete",
+        "scanned": len(seen),
+        "message_ids": listed,
+    }
 
 
 def _send_and_delete(
     sqs: Any, dlq_url: str, url: str, batch: list[dict[str, Any]], held: dict[str, str]
-) -> int:
+) -> list[str]:
+    """Send ``batch`` to ``url``, delete what was sent from the DLQ; the ids of the moved messages."""
     entries = []
     fifo = url.endswith(".fifo")
     for i, message in enumerate(batch):
@@ -293,7 +310,7 @@ def _send_and_delete(
             QueueUrl=dlq_url,
             Entries=[{"Id": str(i), "ReceiptHandle": batch[i]["ReceiptHandle"]} for i in sorted(sent)],
         )
-    return len(sent)
+    return [batch[i]["MessageId"] for i in sorted(sent)]
 
 
 def _release(sqs: Any, dlq_url: str, held: dict[str, str]) -> None:
