@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from functions.ops import audit, models
 from functions.ops.backend import NotAvailable, backend
-from opsdeck.api import request_id
+from opsdeck.api import problems, raises, request_id
 from opsdeck.auth import Principal, require_roles
 from opsdeck.errors import Conflict, Forbidden, NotFound, OpsdeckError, Unavailable, UpstreamError
 from opsdeck.replay import ReplayError, ReplayFailed
@@ -66,16 +66,6 @@ Trigger = Literal["http", "schedule", "queue", "deploy", "invoke"]
 Outcome = Literal["ok", "partial", "error", "timeout", "invalid-response", "throttled"]
 
 router = APIRouter(prefix="/ops", tags=["console"])
-
-
-def errors(*kinds: type[OpsdeckError]) -> dict[int | str, dict[str, Any]]:
-    """``responses=`` for the problems a route can answer (the app factory renders them as Problem)."""
-    out: dict[int | str, dict[str, Any]] = {}
-    for kind in kinds:
-        entry = out.setdefault(kind.status, {"description": kind.title})
-        if kind.title not in entry["description"]:
-            entry["description"] += f"; {kind.title}"
-    return out
 
 
 viewer = require_roles(VIEWER, ADMIN, any_of=True)
@@ -120,7 +110,7 @@ async def console_page() -> Response:
                 "image/svg+xml": {"schema": {"type": "string"}, "example": "<svg xmlns=…></svg>"},
             }
         },
-        **errors(NotFound),
+        **problems(NotFound),
     },
 )
 async def console_asset(
@@ -149,6 +139,7 @@ ConsoleHeader = Annotated[
 ]
 
 
+@raises(CrossSiteRequest)
 def same_origin(request: Request, _console: ConsoleHeader) -> None:
     """Mutating requests come from the console page itself, never from another site: the header
     (checked by FastAPI: missing or not ``1`` is a 422), and what the browser says of the origin."""
@@ -211,7 +202,7 @@ async def whoami(principal: Viewer) -> dict[str, Any]:
     "/overview",
     summary="Every capability and function with its trigger and last hour's numbers",
     response_model=models.Overview,
-    responses=errors(UpstreamError),
+    responses=problems(UpstreamError),
 )
 async def overview(principal: Viewer) -> dict[str, Any]:
     from functions import catalog
@@ -239,7 +230,7 @@ async def overview(principal: Viewer) -> dict[str, Any]:
     "/queues",
     summary="Every queue and DLQ: visible, in flight, oldest message age",
     response_model=models.Queues,
-    responses=errors(UpstreamError),
+    responses=problems(UpstreamError),
 )
 async def queues(principal: Viewer) -> dict[str, Any]:
     return {"queues": await _run(backend().queues)}
@@ -249,7 +240,7 @@ async def queues(principal: Viewer) -> dict[str, Any]:
     "/queues/{queue}/messages",
     summary="Messages of a queue, with receive count and failure reason",
     response_model=models.Messages,
-    responses=errors(NotFound, UpstreamError),
+    responses=problems(NotFound, UpstreamError),
 )
 async def messages(
     queue: QueueName, principal: Viewer, limit: Annotated[int, Query(ge=1, le=100)] = 20
@@ -261,7 +252,7 @@ async def messages(
     "/schedules",
     summary="Every rule: expression, state, last and next fire",
     response_model=models.Schedules,
-    responses=errors(UpstreamError),
+    responses=problems(UpstreamError),
 )
 async def schedules(principal: Viewer) -> dict[str, Any]:
     return {"schedules": await _run(backend().schedules)}
@@ -271,7 +262,7 @@ async def schedules(principal: Viewer) -> dict[str, Any]:
     "/invocations",
     summary="The invocation journal, newest first (local cloud)",
     response_model=models.Invocations,
-    responses=errors(NotAvailable),
+    responses=problems(NotAvailable),
 )
 async def invocations(
     principal: Viewer,
@@ -296,7 +287,7 @@ async def invocations(
     "/invocations/{request_id}",
     summary="One invocation: event, result and log lines",
     response_model=models.InvocationDetail,
-    responses=errors(NotFound, UpstreamError),
+    responses=problems(NotFound, UpstreamError),
 )
 async def invocation(
     request_id: RequestId, principal: Viewer, function: FunctionName = None
@@ -308,7 +299,7 @@ async def invocation(
     "/series",
     summary="Per-minute invocations and errors per function; queue depth over time",
     response_model=models.Series,
-    responses=errors(UpstreamError),
+    responses=problems(UpstreamError),
 )
 async def series(principal: Viewer, minutes: Annotated[int, Query(ge=5, le=360)] = 60) -> dict[str, Any]:
     return await _run(backend().series, minutes)
@@ -318,7 +309,7 @@ async def series(principal: Viewer, minutes: Annotated[int, Query(ge=5, le=360)]
     "/audit",
     summary="The console's actions, newest first",
     response_model=models.AuditLog,
-    responses=errors(Unavailable),
+    responses=problems(Unavailable),
 )
 async def audit_log(principal: Admin, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
     return {"actions": await _run(audit.recent, limit)}
@@ -349,7 +340,7 @@ class ReplayRequest(BaseModel):
     summary="Replay a DLQ (filter, dry run, limit, rate)",
     dependencies=Guarded,
     response_model=models.Replayed,
-    responses=errors(NotFound, ReplayError, ReplayFailed, Unavailable),
+    responses=problems(NotFound, ReplayError, ReplayFailed, Unavailable),
 )
 async def replay(
     queue: QueueName, request: Request, principal: Admin, options: Annotated[ReplayRequest, Body()] = None
@@ -364,7 +355,7 @@ async def replay(
     status_code=202,
     dependencies=Guarded,
     response_model=models.Fired,
-    responses=errors(NotFound, UpstreamError, Unavailable),
+    responses=problems(NotFound, UpstreamError, Unavailable),
 )
 async def fire(schedule: ScheduleName, request: Request, principal: Admin) -> dict[str, Any]:
     return await _act(request, principal, "fire", schedule, {}, backend().fire, schedule)
@@ -375,7 +366,7 @@ async def fire(schedule: ScheduleName, request: Request, principal: Admin) -> di
     summary="Enable a schedule's rule",
     dependencies=Guarded,
     response_model=models.ScheduleChanged,
-    responses=errors(NotFound, UpstreamError, Unavailable),
+    responses=problems(NotFound, UpstreamError, Unavailable),
 )
 async def enable(schedule: ScheduleName, request: Request, principal: Admin) -> dict[str, Any]:
     return await _act(request, principal, "enable", schedule, {}, backend().set_enabled, schedule, True)
@@ -386,7 +377,7 @@ async def enable(schedule: ScheduleName, request: Request, principal: Admin) -> 
     summary="Disable a schedule's rule",
     dependencies=Guarded,
     response_model=models.ScheduleChanged,
-    responses=errors(NotFound, UpstreamError, Unavailable),
+    responses=problems(NotFound, UpstreamError, Unavailable),
 )
 async def disable(schedule: ScheduleName, request: Request, principal: Admin) -> dict[str, Any]:
     return await _act(request, principal, "disable", schedule, {}, backend().set_enabled, schedule, False)
@@ -397,7 +388,7 @@ async def disable(schedule: ScheduleName, request: Request, principal: Admin) ->
     summary="Invoke again with the same event (local cloud)",
     dependencies=Guarded,
     response_model=models.Reinvoked,
-    responses=errors(NotFound, Conflict, NotAvailable, Unavailable),
+    responses=problems(NotFound, Conflict, NotAvailable, Unavailable),
 )
 async def reinvoke(request_id: RequestId, request: Request, principal: Admin) -> dict[str, Any]:
     return await _act(request, principal, "reinvoke", request_id, {}, backend().reinvoke, request_id)

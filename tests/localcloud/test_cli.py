@@ -71,7 +71,7 @@ def test_events_new_refuses_the_wrong_kind(capsys):
     message = one_line_error(capsys, "events", "new", "http", "--function", "ops-api", "--route", "PUT /x")
     assert message.startswith(
         "ops-api has no route 'PUT /x' (routes: GET /ops/health, GET /ops/functions, GET /ops/docs, "
-        "GET /ops/openapi.json, GET /ops/console, "
+        "GET /ops/docs/{asset}, GET /ops/openapi.json, GET /ops/console, "
     )
 
 
