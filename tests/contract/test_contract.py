@@ -4,10 +4,8 @@ Operations come from the combined document, which comes from the catalog's ``Htt
 so a new capability's API is covered without touching this file. Its data and roles come from
 its hook (docs/http-api.md); what schemathesis does not run is in ``tests/contract/config.py``.
 
-One adaptation, not a relaxation: an opaque cursor (``x-opaque`` in the document) is a string
-only the API issues, so a *positive* case cannot be generated for it; positive cases carry a
-cursor the same operation really issued (or none yet), negative ones keep the generated garbage,
-which must be refused (422, documented).
+One adaptation, not a relaxation, in ``tests/contract/hooks.py``: positive cases carry opaque
+cursors the API really issued (none can be generated).
 """
 
 from __future__ import annotations
@@ -20,6 +18,7 @@ import schemathesis
 
 from functions import catalog
 from functions.ops import openapi
+from tests.contract import hooks  # noqa: F401 - registers the schemathesis hooks
 from tests.contract.config import schemathesis_config
 
 # Loaded at collection (the document is built in-process, as /ops/openapi.json builds it): the
@@ -27,44 +26,8 @@ from tests.contract.config import schemathesis_config
 # Where the cloud listens and the token are known only later: ``case.call`` gets them.
 schema = schemathesis.openapi.from_dict(openapi.document(), config=schemathesis_config())
 
-#: operation label → the last ``next_cursor`` it answered
-ISSUED_CURSORS: dict[str, str] = {}
 #: operation label → the statuses it answered
 STATUSES: dict[str, Counter[int]] = defaultdict(Counter)
-
-
-def _opaque_query_parameters(case: Any) -> list[str]:
-    names = []
-    for parameter in case.operation.definition.raw.get("parameters", []):
-        if parameter.get("in") != "query":
-            continue
-        branches = [parameter.get("schema", {}), *parameter.get("schema", {}).get("anyOf", [])]
-        if any(isinstance(b, dict) and b.get("x-opaque") for b in branches):
-            names.append(parameter["name"])
-    return names
-
-
-def _issued_cursor_instead_of_a_generated_one(case: Any) -> None:
-    if case.meta is None or not case.meta.generation.mode.is_positive or not case.query:
-        return
-    for name in _opaque_query_parameters(case):
-        if name in case.query:
-            issued = ISSUED_CURSORS.get(case.operation.label)
-            if issued is None:
-                del case.query[name]
-            else:
-                case.query[name] = issued
-
-
-def _remember_issued_cursor(case: Any, response: Any) -> None:
-    if response.status_code != 200 or "json" not in response.headers.get("content-type", ""):
-        return
-    try:
-        body = response.json()
-    except ValueError:
-        return
-    if isinstance(body, dict) and isinstance(body.get("next_cursor"), str):
-        ISSUED_CURSORS[case.operation.label] = body["next_cursor"]
 
 
 @pytest.fixture(scope="module")
@@ -74,10 +37,8 @@ def target(contract_cloud: Any, contract_token: str) -> dict[str, Any]:
 
 @schema.parametrize()
 def test_every_operation_does_what_its_document_says(case, target):
-    _issued_cursor_instead_of_a_generated_one(case)
-    response = case.call(**target)
+    response = case.call(**target)  # hooks.before_call: the opaque-cursor adaptation
     STATUSES[case.operation.label][response.status_code] += 1
-    _remember_issued_cursor(case, response)
     case.validate_response(response, headers=target["headers"], transport_kwargs=target)
 
 
