@@ -10,6 +10,8 @@ cursors the API really issued (none can be generated).
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from collections import Counter, defaultdict
 from typing import Any
 
@@ -58,3 +60,34 @@ def test_seeded_data_lets_every_operation_succeed(contract_cloud):
         if owners[label] in seeded | {"ops"} and not any(200 <= s < 300 for s in STATUSES[label])
     }
     assert never == {}, f"operations that never succeeded (seed data their examples name): {never}"
+
+
+@pytest.mark.skipif(
+    shutil.which("chromium") is None, reason="needs Debian's chromium (apt-get install chromium)"
+)
+@pytest.mark.parametrize("page", ["/ops/docs", "/marketplace/docs", "/backoffice/docs"])
+def test_docs_pages_render_with_the_network_cut_off(contract_cloud, page, tmp_path):
+    """Swagger UI renders every operation with every request outside the loopback sent to a dead proxy."""
+    dom = subprocess.run(
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            f"--user-data-dir={tmp_path}",
+            "--proxy-server=http://127.0.0.1:9",  # nothing listens there: no CDN can answer
+            "--proxy-bypass-list=127.0.0.1",
+            "--virtual-time-budget=15000",
+            "--dump-dom",
+            contract_cloud.base_url + page,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    _, function = catalog.routes()[f"GET {page}"]
+    shown = openapi.document() if function.name == "ops-api" else openapi.function_document(function)
+    assert 'class="swagger-ui' in dom
+    missing = [path for path in shown["paths"] if f'data-path="{path}"' not in dom]
+    assert missing == [], f"Swagger UI did not render {missing}"
