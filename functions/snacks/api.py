@@ -48,12 +48,13 @@ EMAIL = (
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@"
     r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
 )
-#: text shown to people: no control characters, not blank
-TEXT = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+#: text shown to people: no control characters, not blank (ASCII classes only: the document
+#: and Python must read the pattern alike; ECMA and Python disagree on what ``\s`` is)
+TEXT = r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f][^\x00-\x1f\x7f]*$"
 #: free text (may be empty): no control characters but tab and newline
 FREE_TEXT = r"^[^\x00-\x08\x0b-\x1f\x7f]*$"
 #: http(s), a host, no credentials, no whitespace (domain.check_web_url applies the same rule)
-WEB_URL = r"^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?(?:[/?#][^\s\x00-\x1f\x7f]*)?$"
+WEB_URL = r"^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?(?:[/?#][^\x00-\x20\x7f]*)?$"
 NO_STORE = {"cache-control": "no-store"}
 MAX_LIMIT = 100
 
@@ -143,11 +144,37 @@ class Jwks(BaseModel):
 
 
 class TokenPair(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "access": "eyJhbGciOiJFUzI1NiIsImtpZCI6IjIwMjYtMTIiLCJ0eXAiOiJKV1QifQ...",
+                    "refresh": "eyJhbGciOiJFUzI1NiIsImtpZCI6IjIwMjYtMTIiLCJ0eXAiOiJKV1QifQ...",
+                }
+            ]
+        }
+    )
+
     access: str
     refresh: str
 
 
 class UserView(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "uid": "3c2b1a09-8f7e-4d6c-9b5a-4f3e2d1c0b9a",
+                    "email": "mina@example.com",
+                    "name": "Mina",
+                    "role": "member",
+                    "is_deleted": False,
+                    "created_at": "2026-12-01T09:00:00Z",
+                }
+            ]
+        }
+    )
+
     uid: str
     email: str
     name: str
@@ -157,6 +184,26 @@ class UserView(BaseModel):
 
 
 class UserPage(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "uid": "3c2b1a09-8f7e-4d6c-9b5a-4f3e2d1c0b9a",
+                            "email": "mina@example.com",
+                            "name": "Mina",
+                            "role": "member",
+                            "is_deleted": False,
+                            "created_at": "2026-12-01T09:00:00Z",
+                        }
+                    ],
+                    "next_cursor": None,
+                }
+            ]
+        }
+    )
+
     items: list[UserView]
     next_cursor: str | None
 
@@ -253,6 +300,19 @@ class ReactionRequest(BaseModel):
 
 
 class ReactionView(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "snack_uid": "6f1c9a52-1f43-4d6e-9a57-1b2f0c3d4e5f",
+                    "my_reaction": "like",
+                    "like_count": 8,
+                    "hate_count": 3,
+                }
+            ]
+        }
+    )
+
     snack_uid: str
     my_reaction: Literal["like", "hate"] | None
     like_count: int
@@ -260,6 +320,28 @@ class ReactionView(BaseModel):
 
 
 class SnackView(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "uid": "6f1c9a52-1f43-4d6e-9a57-1b2f0c3d4e5f",
+                    "name": "Choco Pie",
+                    "purchase_url": "https://shop.example.com/choco-pie",
+                    "image_url": None,
+                    "image": None,
+                    "description": "12 pieces",
+                    "currency": "KRW",
+                    "price": "4800.00",
+                    "like_count": 7,
+                    "hate_count": 3,
+                    "like_ratio": 2.3333,
+                    "my_reaction": "like",
+                    "created_at": "2026-12-01T09:00:00Z",
+                }
+            ]
+        }
+    )
+
     uid: str
     name: str
     purchase_url: str | None
@@ -276,11 +358,55 @@ class SnackView(BaseModel):
 
 
 class SnackPage(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "uid": "6f1c9a52-1f43-4d6e-9a57-1b2f0c3d4e5f",
+                            "name": "Choco Pie",
+                            "purchase_url": "https://shop.example.com/choco-pie",
+                            "image_url": None,
+                            "image": None,
+                            "description": "12 pieces",
+                            "currency": "KRW",
+                            "price": "4800.00",
+                            "like_count": 7,
+                            "hate_count": 3,
+                            "like_ratio": 2.3333,
+                            "my_reaction": "like",
+                            "created_at": "2026-12-01T09:00:00Z",
+                        }
+                    ],
+                    "next_cursor": None,
+                }
+            ]
+        }
+    )
+
     items: list[SnackView]
     next_cursor: str | None
 
 
 class OrderItemView(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "snack_uid": "6f1c9a52-1f43-4d6e-9a57-1b2f0c3d4e5f",
+                    "name": "Choco Pie",
+                    "quantity": 2,
+                    "unit_price": "4800.00",
+                    "currency": "KRW",
+                    "purchase_url": "https://shop.example.com/choco-pie",
+                    "image_url": None,
+                    "description": "12 pieces",
+                }
+            ]
+        }
+    )
+
     snack_uid: str
     name: str
     quantity: int
@@ -292,6 +418,36 @@ class OrderItemView(BaseModel):
 
 
 class OrderView(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "uid": "0b7e2d1c-5a4f-4e3b-8c2d-1a0f9e8d7c6b",
+                    "status": "ordered",
+                    "estimated_arrival": "2026-12-10",
+                    "note": "",
+                    "user_uid": "3c2b1a09-8f7e-4d6c-9b5a-4f3e2d1c0b9a",
+                    "user_name": "Mina",
+                    "items": [
+                        {
+                            "snack_uid": "6f1c9a52-1f43-4d6e-9a57-1b2f0c3d4e5f",
+                            "name": "Choco Pie",
+                            "quantity": 2,
+                            "unit_price": "4800.00",
+                            "currency": "KRW",
+                            "purchase_url": "https://shop.example.com/choco-pie",
+                            "image_url": None,
+                            "description": "12 pieces",
+                        }
+                    ],
+                    "created_at": "2026-12-01T09:00:00Z",
+                    "updated_at": "2026-12-02T10:00:00Z",
+                    "status_changed_at": "2026-12-02T10:00:00Z",
+                }
+            ]
+        }
+    )
+
     uid: str
     status: str
     estimated_arrival: dt.date | None
@@ -305,11 +461,101 @@ class OrderView(BaseModel):
 
 
 class OrderPage(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "uid": "0b7e2d1c-5a4f-4e3b-8c2d-1a0f9e8d7c6b",
+                            "status": "ordered",
+                            "estimated_arrival": "2026-12-10",
+                            "note": "",
+                            "user_uid": "3c2b1a09-8f7e-4d6c-9b5a-4f3e2d1c0b9a",
+                            "user_name": "Mina",
+                            "items": [
+                                {
+                                    "snack_uid": "6f1c9a52-1f43-4d6e-9a57-1b2f0c3d4e5f",
+                                    "name": "Choco Pie",
+                                    "quantity": 2,
+                                    "unit_price": "4800.00",
+                                    "currency": "KRW",
+                                    "purchase_url": "https://shop.example.com/choco-pie",
+                                    "image_url": None,
+                                    "description": "12 pieces",
+                                }
+                            ],
+                            "created_at": "2026-12-01T09:00:00Z",
+                            "updated_at": "2026-12-02T10:00:00Z",
+                            "status_changed_at": "2026-12-02T10:00:00Z",
+                        }
+                    ],
+                    "next_cursor": None,
+                }
+            ]
+        }
+    )
+
     items: list[OrderView]
     next_cursor: str | None
 
 
 class Statistics(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "period": {
+                        "kind": "month",
+                        "label": "2026-12",
+                        "start": "2026-12-01T00:00:00+00:00",
+                        "end": "2027-01-01T00:00:00+00:00",
+                    },
+                    "order_count": 1,
+                    "orders_by_status": {"ordered": 1},
+                    "snack_quantity": 2,
+                    "amount": {"KRW": "9600.00"},
+                    "by_currency": {"KRW": {"amount": "9600.00", "snack_quantity": 2}},
+                    "snacks": [
+                        {
+                            "snack_uid": "6f1c9a52-1f43-4d6e-9a57-1b2f0c3d4e5f",
+                            "name": "Choco Pie",
+                            "quantity": 2,
+                            "orders": 1,
+                            "currency": "KRW",
+                        }
+                    ],
+                    "items": [
+                        {
+                            "uid": "0b7e2d1c-5a4f-4e3b-8c2d-1a0f9e8d7c6b",
+                            "status": "ordered",
+                            "estimated_arrival": "2026-12-10",
+                            "note": "",
+                            "user_uid": "3c2b1a09-8f7e-4d6c-9b5a-4f3e2d1c0b9a",
+                            "user_name": "Mina",
+                            "items": [
+                                {
+                                    "snack_uid": "6f1c9a52-1f43-4d6e-9a57-1b2f0c3d4e5f",
+                                    "name": "Choco Pie",
+                                    "quantity": 2,
+                                    "unit_price": "4800.00",
+                                    "currency": "KRW",
+                                    "purchase_url": "https://shop.example.com/choco-pie",
+                                    "image_url": None,
+                                    "description": "12 pieces",
+                                }
+                            ],
+                            "created_at": "2026-12-01T09:00:00Z",
+                            "updated_at": "2026-12-02T10:00:00Z",
+                            "status_changed_at": "2026-12-02T10:00:00Z",
+                        }
+                    ],
+                    "next_cursor": None,
+                }
+            ]
+        }
+    )
+
     period: dict[str, str]
     order_count: int = Field(description="orders in the period, canceled ones excepted")
     orders_by_status: dict[str, int]
@@ -317,7 +563,7 @@ class Statistics(BaseModel):
     amount: dict[str, str] = Field(description="sum of quantity x unit price per currency")
     by_currency: dict[str, dict[str, Any]]
     snacks: list[dict[str, Any]]
-    orders: list[OrderView]
+    items: list[OrderView] = Field(description="the period's orders (every status), newest first")
     next_cursor: str | None
 
 
@@ -593,6 +839,26 @@ class ImageRequest(BaseModel):
 
 
 class ImageUpload(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "url": "https://opsdeck-prod-snacks-images.s3.amazonaws.com/",
+                    "fields": {
+                        "key": "snacks/6f1c9a52-1f43-4d6e-9a57-1b2f0c3d4e5f/0f1e2d3c.png",
+                        "Content-Type": "image/png",
+                        "policy": "eyJleHBpcmF0aW9uIjo...",
+                        "x-amz-signature": "...",
+                    },
+                    "key": "snacks/6f1c9a52-1f43-4d6e-9a57-1b2f0c3d4e5f/0f1e2d3c.png",
+                    "expires_at": 1764580000,
+                    "max_bytes": 5242880,
+                    "content_type": "image/png",
+                }
+            ]
+        }
+    )
+
     url: str
     fields: dict[str, str]
     key: str
@@ -618,6 +884,7 @@ async def image_upload(request: Request, snack_uid: Uid, body: ImageRequest) -> 
 @snacks.get(
     "/snacks/{snack_uid}/image",
     status_code=307,
+    response_class=Response,
     summary="Redirect to a short-lived presigned download of the uploaded image",
     responses={
         307: {"description": "Location: the presigned GET URL (5 minutes)"},

@@ -90,7 +90,8 @@ def rank_key(likes: int, hates: int, snack_id: int) -> tuple[float, int, int]:
 
 # ----------------------------------------------------------------------- snacks
 
-_SPACE = re.compile(r"\s+")
+#: ASCII whitespace (the API's patterns speak of ASCII only)
+_SPACE = re.compile(r"[ \t\r\n\f\v]+")
 CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
@@ -122,7 +123,7 @@ def check_web_url(value: str | None, field: str) -> str | None:
         raise InvalidInput(f"{field} has no host")
     if parts.username is not None or parts.password is not None or "@" in parts.netloc:
         raise InvalidInput(f"{field} must not carry credentials")
-    if any(c.isspace() or ord(c) < 32 for c in value):
+    if any(c == " " or ord(c) < 32 or ord(c) == 127 for c in value):
         raise InvalidInput(f"{field} contains whitespace or control characters")
     return value
 

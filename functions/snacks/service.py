@@ -58,7 +58,7 @@ def sign_up(email: str, password: str, name: str) -> dict:
     role = "admin" if email.lower() in bootstrap_admins() else "member"
     hashed = passwords.hash_password(password)
     with db.transaction() as conn:
-        row = repository.insert_user(conn, email, name.strip(), hashed, role)
+        row = repository.insert_user(conn, email, name.strip(" \t\r\n\f\v"), hashed, role)
         if row is None:
             existing = repository.user_by_email(conn, email)
             if existing is not None and existing["is_deleted"]:
