@@ -271,6 +271,48 @@ FUNCTIONS: tuple[Function, ...] = (
         cache=True,
         secrets=("marketplace-spapi",),
     ),
+    # product_monitor (seed 002) ----------------------------------------------------
+    Function(
+        name="product-monitor-planner",
+        capability="product_monitor",
+        handler="functions.product_monitor.planner.handler",
+        description="Daily run: shards the tracked ASINs (+ competitors) into jobs of 50-100 and enqueues them",
+        trigger=Schedule(expression="cron(30 0 * * ? *)", input={"kind": "daily"}, name="product-monitor-daily"),
+        timeout_s=120,
+        database=True,
+        cache=True,
+        sends_to=("product-monitor-jobs",),
+    ),
+    Function(
+        name="product-monitor-health",
+        capability="product_monitor",
+        handler="functions.product_monitor.planner.handler",
+        description="Health sample every 6 h: a fraction of the tracked ASINs through the same pipeline",
+        trigger=Schedule(expression="rate(6 hours)", input={"kind": "health"}, name="product-monitor-health-sample"),
+        timeout_s=120,
+        database=True,
+        cache=True,
+        sends_to=("product-monitor-jobs",),
+    ),
+    Function(
+        name="product-monitor-worker",
+        capability="product_monitor",
+        handler="functions.product_monitor.worker.handler",
+        description="One ingest job: Apify (paced by the shared bucket) → staging_raw → normalise → promote",
+        # one job (50-100 ASINs) per invocation; concurrency capped by the upstream quota
+        trigger=Queue(
+            name="product-monitor-jobs",
+            batch_size=1,
+            visibility_timeout_s=3600,
+            max_receive_count=5,
+            max_concurrency=5,
+        ),
+        timeout_s=600,
+        memory_mb=512,
+        database=True,
+        cache=True,
+        secrets=("product-monitor-apify",),
+    ),
     # backoffice (seed 004) ----------------------------------------------------------
     Function(
         name="backoffice-consumer",

@@ -260,12 +260,14 @@ def _asins(body: Any) -> list[str]:
     if not isinstance(body, dict):
         return []
     out = [a for a in body.get("asins") or [] if isinstance(a, str)]
+    if out:
+        return list(dict.fromkeys(out))
     for key in ("productUrls", "categoryOrProductUrls", "startUrls"):
         for entry in body.get(key) or []:
             url = entry.get("url") if isinstance(entry, dict) else entry
             if isinstance(url, str) and (m := _DP.search(url)):
                 out.append(m.group(1))
-    return out
+    return list(dict.fromkeys(out))
 
 
 def create_app(simulator: Simulator | None = None) -> Starlette:

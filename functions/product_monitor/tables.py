@@ -78,6 +78,7 @@ raw_events = Table(
     metadata,
     Column("job_id", UUID(as_uuid=True)),
     Column("run_id", UUID(as_uuid=True)),
+    Column("attempt", Integer),
     Column("item_index", Integer),
     Column("asin", Text),
     Column("actor", Text),

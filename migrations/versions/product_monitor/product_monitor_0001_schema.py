@@ -20,7 +20,7 @@ ingest runs and jobs (schema ``product_monitor``), and the raw Apify items (``st
   status moves queued → running → succeeded | failed; promotion flips it to succeeded in the
   same transaction as the core-table writes (``FOR UPDATE`` on the job row: a duplicate
   delivery waits, then sees it done and writes nothing).
-* ``staging_raw.raw_events``: every item exactly as Apify returned it, per (job_id, item_index);
+* ``staging_raw.raw_events``: every item exactly as Apify returned it, per (job_id, attempt, item_index);
   what ``opsdeck product-monitor replay-raw`` re-normalises.
 
 Revision ID: product_monitor_0001
@@ -228,12 +228,14 @@ def upgrade() -> None:
         sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
         sa.Column("job_id", postgresql.UUID(as_uuid=True), nullable=False),
         sa.Column("run_id", postgresql.UUID(as_uuid=True), nullable=False),
+        #: the job's delivery that fetched it (a redelivered job may fetch a new Apify run)
+        sa.Column("attempt", sa.Integer, nullable=False),
         sa.Column("item_index", sa.Integer, nullable=False),
         sa.Column("asin", sa.Text),
         sa.Column("actor", sa.Text, nullable=False),
         sa.Column("received_at", TS, nullable=False),
         sa.Column("item", postgresql.JSONB, nullable=False),
-        sa.UniqueConstraint("job_id", "item_index", name="raw_events_job_item"),
+        sa.UniqueConstraint("job_id", "attempt", "item_index", name="raw_events_job_item"),
         schema=RAW,
     )
     op.create_index("raw_events_by_received", "raw_events", ["received_at"], schema=RAW)

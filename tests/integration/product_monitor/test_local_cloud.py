@@ -1,0 +1,50 @@
+"""product_monitor in the local cloud (contract A): the Apify simulator mounted at
+``/_sim/product_monitor``, the token from the local Secrets Manager, the daily schedule fired,
+jobs through the SQS event-source-mapping emulation into the worker, and a poison message in
+the DLQ after ``max_receive_count`` receives."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import httpx
+
+from functions import catalog
+from functions.product_monitor import ingest, repository
+
+ASINS = [f"B0LC{i:06d}" for i in range(120)]
+
+
+def test_daily_schedule_fetches_every_tracked_asin_through_queue_and_worker(local_cloud):
+    from opsdeck import db
+
+    ingest.reset_clients()
+    sim = local_cloud.simulator_urls["product_monitor"]
+    env = local_cloud.function_env("product-monitor-worker")
+    assert env["APIFY_API_URL"] == sim and "APIFY_TOKEN" not in env
+    assert env["PRODUCT_MONITOR_APIFY_SECRET_ID"]  # the token comes from Secrets Manager
+    with db.transaction() as conn:
+        repository.track(conn, ASINS, "test", datetime.now(UTC))
+
+    planned = local_cloud.fire("product-monitor-daily")
+    assert planned["asins"] == 120 and len(planned["jobs"]) == 2
+    local_cloud.run_until_idle(max_seconds=600)
+
+    with db.transaction() as conn:
+        run = repository.run_view(conn, uuid.UUID(planned["run_id"]))
+    assert run["status"] == "succeeded" and run["items_ok"] == 120
+    assert local_cloud.depth("product-monitor-jobs") == (0, 0)
+    stats = httpx.get(f"{sim}/_control/stats", timeout=5).json()
+    assert stats["distinct_asins"] == 120
+    ingest.reset_clients()
+
+
+def test_a_poison_message_reaches_the_dlq_without_blocking_jobs(local_cloud):
+    ingest.reset_clients()
+    max_receives = catalog.by_name()["product-monitor-worker"].trigger.max_receive_count
+    local_cloud.send("product-monitor-jobs", '{"job_id": ')
+    local_cloud.run_until_idle(max_seconds=6 * 3600 * max_receives)
+    assert local_cloud.depth("product-monitor-jobs") == (0, 0)
+    assert local_cloud.depth("product-monitor-jobs-dlq") == (1, 0)
+    ingest.reset_clients()
