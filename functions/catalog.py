@@ -273,11 +273,47 @@ FUNCTIONS: tuple[Function, ...] = (
     ),
     # product_monitor (seed 002) ----------------------------------------------------
     Function(
+        name="product-monitor-api",
+        capability="product_monitor",
+        handler="functions.product_monitor.api.handler",
+        description="Cache-first product, metrics, competition and recommendation reads; tracking; runs",
+        # authorizer=None: the function verifies the JWT and the viewer/operator/admin roles itself
+        # (GET /v1/health answers without a token)
+        trigger=Http(
+            routes=(
+                Route("GET", "/product-monitor/v1/products/{asin}"),
+                Route("GET", "/product-monitor/v1/products/{asin}/metrics"),
+                Route("GET", "/product-monitor/v1/competitions/{asin}"),
+                Route("GET", "/product-monitor/v1/competitions/{asin}/report"),
+                Route("GET", "/product-monitor/v1/recommendations/{asin}"),
+                Route("POST", "/product-monitor/v1/recommendations/{asin}/refresh"),
+                Route("GET", "/product-monitor/v1/tracked-asins"),
+                Route("POST", "/product-monitor/v1/tracked-asins"),
+                Route("DELETE", "/product-monitor/v1/tracked-asins/{asin}"),
+                Route("POST", "/product-monitor/v1/competitor-links"),
+                Route("DELETE", "/product-monitor/v1/competitor-links/{asin}/{competitor_asin}"),
+                Route("POST", "/product-monitor/v1/ingest-runs"),
+                Route("GET", "/product-monitor/v1/jobs/{id}"),
+                Route("GET", "/product-monitor/v1/health"),
+                Route("GET", "/product-monitor/v1/metrics"),
+                Route("GET", "/product-monitor/docs"),
+                Route("GET", "/product-monitor/openapi.json"),
+            )
+        ),
+        memory_mb=512,
+        timeout_s=29,
+        database=True,
+        cache=True,
+        sends_to=("product-monitor-jobs",),
+    ),
+    Function(
         name="product-monitor-planner",
         capability="product_monitor",
         handler="functions.product_monitor.planner.handler",
-        description="Daily run: shards the tracked ASINs (+ competitors) into jobs of 50-100 and enqueues them",
-        trigger=Schedule(expression="cron(30 0 * * ? *)", input={"kind": "daily"}, name="product-monitor-daily"),
+        description="Daily run: the tracked ASINs (+ competitors) in jobs of 50-100, enqueued",
+        trigger=Schedule(
+            expression="cron(30 0 * * ? *)", input={"kind": "daily"}, name="product-monitor-daily"
+        ),
         timeout_s=120,
         database=True,
         cache=True,
@@ -288,7 +324,9 @@ FUNCTIONS: tuple[Function, ...] = (
         capability="product_monitor",
         handler="functions.product_monitor.planner.handler",
         description="Health sample every 6 h: a fraction of the tracked ASINs through the same pipeline",
-        trigger=Schedule(expression="rate(6 hours)", input={"kind": "health"}, name="product-monitor-health-sample"),
+        trigger=Schedule(
+            expression="rate(6 hours)", input={"kind": "health"}, name="product-monitor-health-sample"
+        ),
         timeout_s=120,
         database=True,
         cache=True,

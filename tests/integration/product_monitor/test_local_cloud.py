@@ -5,13 +5,30 @@ the DLQ after ``max_receive_count`` receives."""
 
 from __future__ import annotations
 
+import json
+import time
 import uuid
 from datetime import UTC, datetime
 
 import httpx
+import jwt
 
 from functions import catalog
 from functions.product_monitor import ingest, repository
+
+
+def bearer(cloud, *roles: str) -> dict[str, str]:
+    now = int(time.time())
+    claims = {
+        "iss": "opsdeck-local",
+        "aud": "opsdeck",
+        "sub": "u-1",
+        "iat": now,
+        "exp": now + 600,
+        "roles": list(roles),
+    }
+    return {"authorization": "Bearer " + jwt.encode(claims, cloud.env["JWT_HS256_SECRET"], algorithm="HS256")}
+
 
 ASINS = [f"B0LC{i:06d}" for i in range(120)]
 
@@ -37,6 +54,15 @@ def test_daily_schedule_fetches_every_tracked_asin_through_queue_and_worker(loca
     assert local_cloud.depth("product-monitor-jobs") == (0, 0)
     stats = httpx.get(f"{sim}/_control/stats", timeout=5).json()
     assert stats["distinct_asins"] == 120
+
+    # and the API reads it through the local API Gateway, cache-first
+    headers = bearer(local_cloud, "viewer")
+    status, h1, body = local_cloud.request("GET", f"/product-monitor/v1/products/{ASINS[0]}", headers=headers)
+    assert status == 200 and json.loads(body)["latest"]["price"] and h1["x-cache"] == "miss"
+    status, h2, _ = local_cloud.request("GET", f"/product-monitor/v1/products/{ASINS[0]}", headers=headers)
+    assert status == 200 and h2["x-cache"] == "fresh" and h2["etag"] == h1["etag"]
+    assert local_cloud.request("GET", f"/product-monitor/v1/products/{ASINS[0]}")[0] == 401
+    assert local_cloud.request("GET", "/product-monitor/v1/health")[0] == 200
     ingest.reset_clients()
 
 

@@ -1,0 +1,611 @@
+"""``product-monitor-api``: the seed's REST API (§3a) under ``/product-monitor``, cache-first.
+
+Reads (role ``viewer``, ``operator`` or ``admin``)::
+
+    GET /v1/products/{asin}                   summary + latest metrics     product:{asin}:summary
+    GET /v1/products/{asin}/metrics?range=    7d|30d|90d daily points      product:{asin}:metrics:daily:{r}
+    GET /v1/competitions/{asin}               own vs each competitor       compare:{asin}:{competitor}
+    GET /v1/competitions/{asin}/report        latest versioned report      recommendation:{asin}:latest
+    GET /v1/recommendations/{asin}            latest recommendations       recommendation:{asin}:latest
+    GET /v1/tracked-asins                     keyset pages
+    GET /v1/jobs/{id}                         an ingest run (with its jobs) or one job
+
+Writes (``operator`` or ``admin``): ``POST /v1/recommendations/{asin}/refresh``,
+``POST /v1/tracked-asins``, ``DELETE /v1/tracked-asins/{asin}``, ``POST /v1/competitor-links``,
+``DELETE /v1/competitor-links/{asin}/{competitor_asin}``, ``POST /v1/ingest-runs``.
+``GET /v1/metrics`` (Prometheus text, ``operator``/``admin``: it shows costs) and
+``GET /v1/health`` (no token: load balancers and probes).
+
+Every cached read goes through ``opsdeck.cache.get_or_load`` under the ASIN's generation
+counter (``cachekeys``): fresh → served; stale → served with ``stale_at`` while one caller
+reloads; miss → database, then stored; Redis down → database. Every response has an
+``ETag`` (the cached value's, else a hash of the body) and ``If-None-Match`` on a GET answers
+304 without a body. ASINs are a declared path pattern (``^[A-Z0-9]{10}$``: 422 otherwise) and
+request bodies are limited (``MAX_BODY_BYTES``, 413). JWTs are verified here (``opsdeck.auth``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.middleware import Middleware
+
+from opsdeck import cache, db
+from opsdeck import cursor as cursor_codec
+from opsdeck.api import create_app, lambda_handler
+from opsdeck.auth import Principal, require_roles
+from opsdeck.errors import PROBLEM_CONTENT_TYPE, InvalidInput, NotFound, status_problem
+from opsdeck.jsonutil import dumps
+from opsdeck.lazy import lazy_import
+
+from . import cachekeys
+from .domain import ASIN_PATTERN
+from .settings import READ_ROLES, WRITE_ROLES, load
+
+repository = lazy_import("functions.product_monitor.repository")
+reports = lazy_import("functions.product_monitor.reports")
+ingest = lazy_import("functions.product_monitor.ingest")
+telemetry = lazy_import("functions.product_monitor.telemetry")
+
+BASE = "/product-monitor"
+CENT = Decimal("0.01")
+JSON = "application/json"
+
+Asin = Annotated[str, Path(pattern=ASIN_PATTERN, description="Amazon ASIN: 10 upper-case letters/digits")]
+AsinItem = Annotated[str, Field(pattern=ASIN_PATTERN, examples=["B0CX23V2ZK"])]
+
+_problem = {"content": {PROBLEM_CONTENT_TYPE: {}}}
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No valid bearer token", **_problem},
+    403: {"description": "The token lacks the role", **_problem},
+    422: {"description": "Malformed ASIN, parameter or body", **_problem},
+}
+NOT_FOUND = {404: {"description": "Unknown ASIN / id", **_problem}}
+WRITE = {
+    413: {"description": "Request body too large", **_problem},
+    400: {"description": "Not JSON", **_problem},
+}
+
+viewer = require_roles(*READ_ROLES, any_of=True)
+operator = require_roles(*WRITE_ROLES, any_of=True)
+Viewer = Annotated[Principal, Depends(viewer)]
+Operator = Annotated[Principal, Depends(operator)]
+
+router = APIRouter(prefix=f"{BASE}/v1", tags=["product monitor"], responses=PROBLEMS)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# --------------------------------------------------------------------- bodies
+
+
+class TrackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    asins: list[AsinItem] = Field(min_length=1, max_length=500, examples=[["B0CX23V2ZK", "B09B8V1LZ3"]])
+
+
+class LinkIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    asin: AsinItem
+    competitor_asin: AsinItem
+
+
+class RunIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    asins: list[AsinItem] | None = Field(
+        None, min_length=1, max_length=5000, description="default: every tracked ASIN and its competitors"
+    )
+
+
+# -------------------------------------------------------------------- helpers
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(dumps(body), status_code=status, media_type=JSON, headers=headers)
+
+
+def _cached(
+    request: Request,
+    key: str,
+    loader: Callable[[], Any],
+    ttl: cachekeys.Ttl,
+    generations: tuple[str, ...],
+) -> Response:
+    entry = cache.get_or_load(key, loader, fresh_s=ttl.fresh_s, stale_s=ttl.stale_s, generations=generations)
+    request.state.cache_state = entry.state
+    etag = "W/" + entry.etag
+    headers = {"etag": etag, "x-cache": entry.state, "cache-control": "private, no-cache"}
+    if _matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    body = entry.value
+    if entry.state == "stale" and isinstance(body, dict) and entry.stale_at is not None:
+        body = {**body, "stale_at": datetime.fromtimestamp(entry.stale_at, UTC).isoformat()}
+    return _json(body, headers=headers)
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    """RFC 9110 §13.1.2: weak comparison; ``*`` matches any current representation."""
+    if not if_none_match:
+        return False
+    bare = etag.removeprefix("W/")
+    for candidate in if_none_match.split(","):
+        c = candidate.strip()
+        if c == "*" or c.removeprefix("W/") == bare:
+            return True
+    return False
+
+
+def _money(amount: Any, currency: str | None) -> dict[str, Any] | None:
+    return None if amount is None else {"amount": format(amount, "f"), "currency": currency}
+
+
+def _summary(asin: str) -> dict[str, Any]:
+    with db.transaction() as conn:
+        row = repository.product_summary(conn, asin)
+        if row is None:
+            raise NotFound(f"unknown ASIN {asin}")
+        alerts = repository.alerts_for(conn, asin, 5)
+    latest = None
+    if row["date"] is not None:
+        latest = {
+            "date": row["date"],
+            "price": _money(row["price"], row["m_currency"]),
+            "list_price": _money(row["m_list_price"], row["m_currency"]),
+            "rating": row["rating"],
+            "reviews_count": row["reviews_count"],
+            "bsr": row["bsr"],
+            "bsr_category": row["bsr_category"],
+            "in_stock": row["in_stock"],
+            "captured_at": row["captured_at"],
+        }
+    return {
+        "asin": row["asin"],
+        "tracked": row["tracked"],
+        "title": row["title"],
+        "brand": row["brand"],
+        "category": row["category"],
+        "breadcrumbs": row["breadcrumbs"],
+        "image_url": row["image_url"],
+        "url": row["url"],
+        "updated_at": row["updated_at"],
+        "latest": latest,
+        "recent_alerts": [
+            {k: a[k] for k in ("kind", "severity", "observed_date", "message", "details")} for a in alerts
+        ],
+    }
+
+
+def _metrics(asin: str, range_: str) -> dict[str, Any]:
+    since = date.today() - timedelta(days=cachekeys.RANGES[range_] - 1)
+    with db.transaction() as conn:
+        if not repository.exists(conn, asin):
+            raise NotFound(f"unknown ASIN {asin}")
+        rows = repository.metrics_range(conn, asin, since)
+    points = [
+        {
+            "date": r["date"],
+            "price": None if r["price"] is None else format(r["price"], "f"),
+            "currency": r["currency"],
+            "rating": r["rating"],
+            "reviews_count": r["reviews_count"],
+            "bsr": r["bsr"],
+            "in_stock": r["in_stock"],
+        }
+        for r in rows
+    ]
+    return {"asin": asin, "range": range_, "since": since, "points": points}
+
+
+def _links(asin: str) -> dict[str, Any]:
+    with db.transaction() as conn:
+        if not repository.exists(conn, asin):
+            raise NotFound(f"unknown ASIN {asin}")
+        return {"competitors": repository.competitors(conn, asin)}
+
+
+def _pair(asin: str, competitor: str) -> dict[str, Any]:
+    with db.transaction() as conn:
+        latest = repository.latest_metrics(conn, [asin, competitor])
+    own, other = latest.get(asin) or {}, latest.get(competitor) or {}
+
+    def diff(field: str) -> Any:
+        a, b = own.get(field), other.get(field)
+        return None if a is None or b is None else a - b
+
+    price_gap = None
+    if own.get("price") is not None and other.get("price"):
+        price_gap = format(((own["price"] - other["price"]) / other["price"] * 100).quantize(CENT), "f")
+    return {
+        "competitor_asin": competitor,
+        "title": other.get("title"),
+        "own": {k: own.get(k) for k in ("price", "rating", "reviews_count", "bsr", "in_stock", "date")},
+        "competitor": {
+            k: other.get(k) for k in ("price", "rating", "reviews_count", "bsr", "in_stock", "date")
+        },
+        "price_diff": diff("price"),
+        "price_gap_pct": price_gap,
+        "rating_diff": diff("rating"),
+        "bsr_diff": diff("bsr"),
+    }
+
+
+def _recommendation(asin: str) -> dict[str, Any]:
+    with db.transaction() as conn:
+        row = repository.latest_recommendation(conn, asin)
+        if row is None:
+            if not repository.exists(conn, asin):
+                raise NotFound(f"unknown ASIN {asin}")
+            raise NotFound(f"no report for {asin} yet (it is generated after its first ingest or a refresh)")
+    return row
+
+
+# ----------------------------------------------------------------------- reads
+
+
+@router.get("/products/{asin}", summary="Product summary with the latest metrics", responses=NOT_FOUND)
+async def get_product(request: Request, asin: Asin, _: Viewer) -> Response:
+    return _cached(
+        request, cachekeys.summary(asin), lambda: _summary(asin), cachekeys.SUMMARY, (cachekeys.gen(asin),)
+    )
+
+
+@router.get("/products/{asin}/metrics", summary="Daily metrics over a range", responses=NOT_FOUND)
+async def get_metrics(
+    request: Request,
+    asin: Asin,
+    _: Viewer,
+    range: Literal["7d", "30d", "90d"] = Query("30d"),
+) -> Response:
+    return _cached(
+        request,
+        cachekeys.metrics(asin, range),
+        lambda: _metrics(asin, range),
+        cachekeys.METRICS,
+        (cachekeys.gen(asin),),
+    )
+
+
+@router.get("/competitions/{asin}", summary="The product against each linked competitor", responses=NOT_FOUND)
+async def get_competition(request: Request, asin: Asin, _: Viewer) -> Response:
+    g = cachekeys.gen(asin)
+    links = cache.get_or_load(
+        cachekeys.compare(asin, "_links"), lambda: _links(asin), fresh_s=300, stale_s=900, generations=(g,)
+    ).value
+    pairs, states, tags = [], set(), []
+    for competitor in links["competitors"]:
+        entry = cache.get_or_load(
+            cachekeys.compare(asin, competitor),
+            lambda c=competitor: _pair(asin, c),
+            fresh_s=cachekeys.COMPARE.fresh_s,
+            stale_s=cachekeys.COMPARE.stale_s,
+            generations=(g, cachekeys.gen(competitor)),
+        )
+        pairs.append(entry.value)
+        states.add(entry.state)
+        tags.append(entry.etag)
+    request.state.cache_state = "miss" if "miss" in states else ("stale" if "stale" in states else "fresh")
+    etag = 'W/"' + hashlib.blake2b("|".join(tags).encode(), digest_size=12).hexdigest() + '"'
+    headers = {"etag": etag, "cache-control": "private, no-cache"}
+    if _matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    return _json({"asin": asin, "competitors": pairs}, headers=headers)
+
+
+@router.get(
+    "/competitions/{asin}/report", summary="The latest competitive report (versioned)", responses=NOT_FOUND
+)
+async def get_report(request: Request, asin: Asin, _: Viewer) -> Response:
+    def load_report() -> dict[str, Any]:
+        return _recommendation(asin)
+
+    response = _cached(
+        request, cachekeys.recommendation(asin), load_report, cachekeys.RECOMMENDATION, (cachekeys.gen(asin),)
+    )
+    return _project(response, ("asin", "version", "generator", "generated_at", "report", "stale_at"))
+
+
+@router.get("/recommendations/{asin}", summary="The latest recommendations (versioned)", responses=NOT_FOUND)
+async def get_recommendations(request: Request, asin: Asin, _: Viewer) -> Response:
+    response = _cached(
+        request,
+        cachekeys.recommendation(asin),
+        lambda: _recommendation(asin),
+        cachekeys.RECOMMENDATION,
+        (cachekeys.gen(asin),),
+    )
+    return _project(
+        response, ("asin", "version", "generator", "generated_at", "trigger", "items", "stale_at")
+    )
+
+
+def _project(response: Response, fields: tuple[str, ...]) -> Response:
+    """Both endpoints share ``recommendation:{asin}:latest``; each shows its part."""
+    if response.status_code != 200:
+        return response
+    import json
+
+    body = json.loads(response.body)
+    headers = {k: v for k, v in response.headers.items() if k in ("etag", "x-cache", "cache-control")}
+    return _json({k: body[k] for k in fields if k in body}, headers=headers)
+
+
+@router.get("/tracked-asins", summary="Tracked ASINs, in ASIN order")
+async def list_tracked(
+    _: Viewer,
+    limit: int = Query(100, ge=1, le=500),
+    cursor: str | None = Query(None, max_length=400, description="next_cursor of the previous page"),
+) -> Response:
+    position = cursor_codec.decode(cursor, "t")
+    after = None
+    if position is not None:
+        if len(position) != 1 or not isinstance(position[0], str):
+            raise InvalidInput("cursor is malformed")
+        after = position[0]
+    with db.transaction() as conn:
+        rows = repository.tracked_page(conn, after, limit + 1)
+    page = rows[:limit]
+    nxt = cursor_codec.encode("t", page[-1]["asin"]) if len(rows) > limit else None
+    return _json({"items": page, "next_cursor": nxt})
+
+
+@router.get("/jobs/{id}", summary="An ingest run (with its jobs) or one ingest job", responses=NOT_FOUND)
+async def get_job(id: uuid.UUID, _: Viewer) -> Response:
+    with db.transaction() as conn:
+        run = repository.run_view(conn, id)
+        if run is not None:
+            errors = [dict(e, job_id=str(j["id"])) for j in run["jobs"] for e in (j["errors"] or [])]
+            body = {"resource": "ingest_run", **_plain(run), "errors": errors[:500]}
+            return _json(body)
+        job = repository.job_view(conn, id)
+    if job is None:
+        raise NotFound(f"no ingest run or job {id}")
+    return _json({"resource": "ingest_job", **_plain(job)})
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
+
+
+# ---------------------------------------------------------------------- writes
+
+
+@router.post(
+    "/recommendations/{asin}/refresh",
+    summary="Regenerate the report and recommendations now",
+    responses={**NOT_FOUND, **WRITE},
+)
+async def refresh_recommendations(asin: Asin, principal: Operator) -> Response:
+    with db.transaction() as conn:
+        if not repository.exists(conn, asin):
+            raise NotFound(f"unknown ASIN {asin}")
+        changed = reports.regenerate(conn, [asin], trigger=f"refresh:{principal.subject}", force=True)
+        if not changed:
+            raise NotFound(f"{asin} is not tracked (only tracked ASINs get recommendations)")
+        row = repository.latest_recommendation(conn, asin)
+    cachekeys.invalidate([asin])
+    return _json(row)
+
+
+@router.post("/tracked-asins", summary="Track ASINs", status_code=201, responses=WRITE)
+async def track(principal: Operator, body: TrackIn = Body(...)) -> Response:
+    asins = sorted(set(body.asins))
+    with db.transaction() as conn:
+        added = repository.track(conn, asins, principal.subject, utcnow())
+    cachekeys.invalidate(added)
+    return _json({"added": added, "already_tracked": sorted(set(asins) - set(added))}, status=201)
+
+
+@router.delete("/tracked-asins/{asin}", summary="Stop tracking an ASIN", status_code=204, responses=NOT_FOUND)
+async def untrack(asin: Asin, _: Operator) -> Response:
+    with db.transaction() as conn:
+        if not repository.untrack(conn, asin):
+            raise NotFound(f"{asin} is not tracked")
+    cachekeys.invalidate([asin])
+    return Response(status_code=204)
+
+
+@router.post("/competitor-links", summary="Link a competitor to an ASIN", status_code=201, responses=WRITE)
+async def add_link(principal: Operator, body: LinkIn = Body(...)) -> Response:
+    if body.asin == body.competitor_asin:
+        raise InvalidInput("an ASIN cannot be its own competitor")
+    with db.transaction() as conn:
+        created = repository.link(conn, body.asin, body.competitor_asin, principal.subject, utcnow())
+    ingest.after_write([body.asin], trigger=f"link:{principal.subject}")
+    cachekeys.invalidate([body.asin, body.competitor_asin])
+    return _json(
+        {"asin": body.asin, "competitor_asin": body.competitor_asin, "created": created},
+        status=201 if created else 200,
+    )
+
+
+@router.delete(
+    "/competitor-links/{asin}/{competitor_asin}",
+    summary="Unlink a competitor",
+    status_code=204,
+    responses=NOT_FOUND,
+)
+async def remove_link(asin: Asin, competitor_asin: Asin, principal: Operator) -> Response:
+    with db.transaction() as conn:
+        if not repository.unlink(conn, asin, competitor_asin):
+            raise NotFound(f"{competitor_asin} is not a competitor of {asin}")
+    ingest.after_write([asin], trigger=f"unlink:{principal.subject}")
+    cachekeys.invalidate([asin, competitor_asin])
+    return Response(status_code=204)
+
+
+@router.post("/ingest-runs", summary="Start an ingest run now", status_code=202, responses=WRITE)
+async def start_run(principal: Operator, body: RunIn = Body(default_factory=RunIn)) -> Response:
+    result = ingest.plan("manual", f"api:{principal.subject}", asins=body.asins)
+    location = f"{BASE}/v1/jobs/{result['run_id']}" if result["run_id"] else None
+    return _json(result, status=202, headers={"location": location} if location else None)
+
+
+# -------------------------------------------------------------------- platform
+
+
+@router.get("/health", summary="Database and cache reachability, last successful run")
+async def health() -> Response:
+    checks: dict[str, Any] = {}
+    for name, probe in (("database", db.ping), ("cache", cache.ping)):
+        try:
+            checks[name] = {"status": "up", "latency_ms": round(probe(), 3)}
+        except Exception as exc:
+            checks[name] = {"status": "down", "error": type(exc).__name__}
+    last = None
+    if checks["database"]["status"] == "up":
+        with db.transaction() as conn:
+            last = repository.ingest_totals(conn)["last_run_finished_at"]
+    status = "ok" if checks["database"]["status"] == "up" else "degraded"
+    return _json(
+        {"status": status, "checks": checks, "last_run_finished_at": last},
+        status=200 if status == "ok" else 503,
+    )
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics of the whole deployment",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format 0.0.4"}},
+)
+async def metrics(_: Operator) -> Response:
+    with db.transaction() as conn:
+        totals = repository.ingest_totals(conn)
+    return Response(telemetry.render(totals), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+# ------------------------------------------------------------------ middleware
+
+
+class Edge:
+    """Pure ASGI, innermost: body size limit (413), ETag on every response + 304, telemetry."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        method = scope["method"]
+        limit = load().max_body_bytes
+        if method in ("POST", "PUT", "PATCH", "DELETE"):
+            declared = next((v for k, v in scope.get("headers", ()) if k == b"content-length"), None)
+            chunks, size, more = [], 0, True
+            if declared is not None and declared.isdigit() and int(declared) > limit:
+                await self._too_large(scope, send, limit, started)
+                return
+            while more:
+                message = await receive()
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    await self._too_large(scope, send, limit, started)
+                    return
+                chunks.append(chunk)
+                more = message.get("more_body", False)
+            body = b"".join(chunks)
+            done = False
+
+            async def replay() -> dict:
+                nonlocal done
+                if done:
+                    return {"type": "http.disconnect"}
+                done = True
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            receive = replay
+        start: dict | None = None
+        parts: list[bytes] = []
+
+        async def capture(message: dict) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message
+                return
+            parts.append(message.get("body", b""))
+            if message.get("more_body"):
+                return
+            assert start is not None
+            payload = b"".join(parts)
+            headers = list(start.get("headers", ()))
+            etag = next((v for k, v in headers if k == b"etag"), None)
+            status = start["status"]
+            if etag is None and payload:
+                etag = b'W/"' + hashlib.blake2b(payload, digest_size=12).hexdigest().encode() + b'"'
+                headers.append((b"etag", etag))
+            inm = next((v for k, v in scope.get("headers", ()) if k == b"if-none-match"), None)
+            if (
+                method == "GET"
+                and status == 200
+                and etag
+                and _matches(inm and inm.decode("latin-1"), etag.decode())
+            ):
+                status, payload = 304, b""
+                headers = [(k, v) for k, v in headers if k not in (b"content-length", b"content-type")]
+            elif status == 304:
+                payload = b""
+            else:
+                headers = [(k, v) for k, v in headers if k != b"content-length"]
+                headers.append((b"content-length", b"%d" % len(payload)))
+            await send({**start, "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": payload})
+            self._observe(scope, status, started)
+
+        await self.app(scope, receive, capture)
+
+    async def _too_large(self, scope: dict, send: Callable, limit: int, started: float) -> None:
+        body = status_problem(413, f"request bodies are limited to {limit} bytes", instance=scope["path"])
+        payload = dumps(body).encode()
+        etag = b'W/"' + hashlib.blake2b(payload, digest_size=12).hexdigest().encode() + b'"'
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", PROBLEM_CONTENT_TYPE.encode()),
+                    (b"content-length", b"%d" % len(payload)),
+                    (b"etag", etag),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
+        self._observe(scope, 413, started)
+
+    @staticmethod
+    def _observe(scope: dict, status: int, started: float) -> None:
+        route = scope.get("route")
+        template = getattr(route, "path", None) or "unmatched"
+        state = (scope.get("state") or {}).get("cache_state")
+        telemetry.observe_request(
+            template, scope["method"], status, (time.perf_counter() - started) * 1000, state
+        )
+
+
+app = create_app(
+    title="opsdeck product monitor",
+    base_path=BASE,
+    routers=[router],
+    description="Amazon product monitoring fed by Apify (seed 002): cache-first reads, tracking, runs.",
+)
+# innermost (after the request-id middleware), so 413s and 304s carry x-request-id too
+app.user_middleware.append(Middleware(Edge))
+handler = lambda_handler(app, text_mime_types=["text/plain"])
