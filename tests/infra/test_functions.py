@@ -8,7 +8,7 @@ import pytest
 from functions.catalog import Deploy
 from infra_cdk.data import DATABASE_NAME
 from infra_cdk.network import in_vpc
-from opsdeck.naming import function_name_env, queue_url_env, schedule_rule_env, secret_id_env
+from opsdeck.naming import bucket_name_env, function_name_env, queue_url_env, schedule_rule_env, secret_id_env
 from tests.infra.conftest import IMPORTED_SECRET_ARN, Synth
 
 
@@ -87,6 +87,11 @@ def _expected_environment(synth: Synth, f) -> dict:
         env[schedule_rule_env(schedule)] = synth.name("rule", schedule)
     for other in f.invokes:
         env[function_name_env(other)] = synth.name("function", other)
+    for bucket in f.buckets:
+        (bucket_id,) = [
+            k for k in synth.of_type("AWS::S3::Bucket") if k.startswith(f"Buckets{bucket.replace('-', '')}")
+        ]
+        env[bucket_name_env(bucket)] = {"Ref": bucket_id}
     return env
 
 
@@ -128,11 +133,11 @@ def test_catalog_environment_may_not_shadow_platform_settings():
 
     from infra_cdk.app import build_app
     from infra_cdk.functions import CatalogEnvironmentError
-    from tests.infra.conftest import SYNTHETIC
+    from tests.infra.conftest import SYNTHETIC, SYNTHETIC_BUCKETS
 
     bad = tuple(
         replace(f, environment={"DATABASE_HOST": "db.example.com"}) if f.name == "backoffice-api" else f
         for f in SYNTHETIC
     )
     with pytest.raises(CatalogEnvironmentError, match="DATABASE_HOST"):
-        build_app({"bundle": "false"}, functions=bad, nag=False)
+        build_app({"bundle": "false"}, functions=bad, buckets=SYNTHETIC_BUCKETS, nag=False)

@@ -26,3 +26,8 @@ def schedule_rule_env(schedule: str) -> str:
 def function_name_env(function: str) -> str:
     """``marketplace-sync`` → ``MARKETPLACE_SYNC_FUNCTION_NAME`` (for functions that invoke others)."""
     return _env(function) + "_FUNCTION_NAME"
+
+
+def bucket_name_env(bucket: str) -> str:
+    """``snacks-images`` → ``SNACKS_IMAGES_BUCKET_NAME``."""
+    return _env(bucket) + "_BUCKET_NAME"
