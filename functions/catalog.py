@@ -313,6 +313,7 @@ FUNCTIONS: tuple[Function, ...] = (
                 Route("GET", "/product-monitor/v1/products/{asin}/metrics"),
                 Route("GET", "/product-monitor/v1/competitions/{asin}"),
                 Route("GET", "/product-monitor/v1/competitions/{asin}/report"),
+                Route("GET", "/product-monitor/v1/competitions/{asin}/report/export"),
                 Route("GET", "/product-monitor/v1/recommendations/{asin}"),
                 Route("POST", "/product-monitor/v1/recommendations/{asin}/refresh"),
                 Route("GET", "/product-monitor/v1/tracked-asins"),
@@ -333,6 +334,7 @@ FUNCTIONS: tuple[Function, ...] = (
         database=True,
         cache=True,
         sends_to=("product-monitor-jobs",),
+        buckets=("product-monitor-exports",),
     ),
     Function(
         name="product-monitor-planner",
@@ -432,7 +434,15 @@ FUNCTIONS: tuple[Function, ...] = (
 
 
 #: Buckets, declared once; functions reach them through ``Function.buckets``.
-BUCKETS: tuple[Bucket, ...] = ()
+BUCKETS: tuple[Bucket, ...] = (
+    # product_monitor (seed 002) ----------------------------------------------------
+    Bucket(
+        name="product-monitor-exports",
+        capability="product_monitor",
+        description="Competitive report exports (CSV, JSON), handed out as presigned download URLs",
+        expire_after_days=30,
+    ),
+)
 
 
 # -------------------------------------------------------------------- validation

@@ -6,6 +6,7 @@ Reads (role ``viewer``, ``operator`` or ``admin``)::
     GET /v1/products/{asin}/metrics?range=    7d|30d|90d daily points      product:{asin}:metrics:daily:{r}
     GET /v1/competitions/{asin}               own vs each competitor       compare:{asin}:{competitor}
     GET /v1/competitions/{asin}/report        latest versioned report      recommendation:{asin}:latest
+    GET /v1/competitions/{asin}/report/export ?format=csv|json → S3 object + presigned download URL
     GET /v1/recommendations/{asin}            latest recommendations       recommendation:{asin}:latest
     GET /v1/tracked-asins                     keyset pages
     GET /v1/jobs/{id}                         an ingest run (with its jobs) or one job
@@ -55,6 +56,7 @@ repository = lazy_import("functions.product_monitor.repository")
 reports = lazy_import("functions.product_monitor.reports")
 ingest = lazy_import("functions.product_monitor.ingest")
 telemetry = lazy_import("functions.product_monitor.telemetry")
+exports = lazy_import("functions.product_monitor.exports")
 
 BASE = "/product-monitor"
 CENT = Decimal("0.01")
@@ -313,6 +315,16 @@ async def get_report(request: Request, asin: Asin, _: Viewer) -> Response:
         request, cachekeys.recommendation(asin), load_report, cachekeys.RECOMMENDATION, (cachekeys.gen(asin),)
     )
     return _project(response, ("asin", "version", "generator", "generated_at", "report", "stale_at"))
+
+
+@router.get(
+    "/competitions/{asin}/report/export",
+    summary="Export the latest report (CSV or JSON) to S3; returns a presigned download URL",
+    responses=NOT_FOUND,
+)
+async def export_report(asin: Asin, _: Viewer, format: Literal["csv", "json"] = Query("csv")) -> Response:
+    rec = _recommendation(asin)
+    return _json(exports.export(rec, format), headers={"cache-control": "no-store"})
 
 
 @router.get("/recommendations/{asin}", summary="The latest recommendations (versioned)", responses=NOT_FOUND)

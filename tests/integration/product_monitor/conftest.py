@@ -24,6 +24,7 @@ from localcloud.events import sqs_record
 from tests.support import LambdaContext, env, load_event
 
 QUEUE = "product-monitor-jobs"
+EXPORTS_BUCKET = "opsdeck-test-product-monitor-exports"
 JWT = {
     "JWT_ISSUER": "opsdeck-local",
     "JWT_AUDIENCE": "opsdeck",
@@ -126,11 +127,13 @@ def pm(sim, db, redis_url, aws) -> Iterator[Monitor]:
 
     sqs = boto3.client("sqs", region_name="us-east-1")
     url = sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
+    boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=EXPORTS_BUCKET)
     ingest.reset_clients()
     values = {
         **simulator.local_environment(sim.url),
         **JWT,
         "PRODUCT_MONITOR_JOBS_QUEUE_URL": url,
+        "PRODUCT_MONITOR_EXPORTS_BUCKET_NAME": EXPORTS_BUCKET,
         "PRODUCT_MONITOR_APIFY_SECRET_ID": None,
         "APIFY_POLL_WAIT_S": "0",
     }

@@ -219,6 +219,7 @@ READS = [
     ("GET", f"/v1/competitions/{A}/report", None),
     ("GET", f"/v1/recommendations/{A}", None),
     ("GET", "/v1/tracked-asins", None),
+    ("GET", f"/v1/competitions/{A}/report/export", None),
 ]
 WRITES = [
     ("POST", f"/v1/recommendations/{A}/refresh", None),
@@ -287,3 +288,36 @@ def test_every_sample_event_gets_a_clear_answer_from_the_handler(pm):
         assert status < 500, sample.name
         assert (status == 401) == (sample.name not in public), sample.name
         assert response["headers"]["x-request-id"] and response["headers"].get("etag"), sample.name
+
+
+def test_report_exports_land_in_s3_with_a_presigned_download_url(loaded):
+    import boto3
+
+    from tests.integration.product_monitor.conftest import EXPORTS_BUCKET
+
+    s3 = boto3.client("s3", region_name="us-east-1")
+    status, headers, body = loaded.call("GET", f"/v1/competitions/{A}/report/export", query={"format": "csv"})
+    assert status == 200 and headers["cache-control"] == "no-store"
+    assert body["key"] == f"reports/{A}/v{body['version']}.csv"
+    assert "X-Amz-Signature=" in body["url"] and "response-content-disposition=attachment" in body["url"]
+    assert "opsdeck-test-product-monitor-exports" in body["url"]
+    obj = s3.get_object(Bucket=EXPORTS_BUCKET, Key=body["key"])
+    lines = obj["Body"].read().decode().splitlines()
+    assert obj["ContentType"] == "text/csv" and lines[0].startswith("role,asin,title,price")
+    assert lines[1].startswith(f"own,{A},") and lines[2].startswith(f"competitor,{B},")
+    status, _, body = loaded.call("GET", f"/v1/competitions/{A}/report/export", query={"format": "json"})
+    data = json.loads(s3.get_object(Bucket=EXPORTS_BUCKET, Key=body["key"])["Body"].read())
+    assert data["asin"] == A and data["report"]["competitors"] == 1
+    assert loaded.call("GET", f"/v1/competitions/{A}/report/export", query={"format": "xlsx"})[0] == 422
+    assert loaded.call("GET", "/v1/competitions/B0NOTHERE1/report/export")[0] == 404
+
+
+def test_csv_cells_cannot_smuggle_formulas():
+    from functions.product_monitor import exports
+
+    rec = {
+        "asin": A,
+        "version": 1,
+        "report": {"asin": A, "own": {}, "rows": [{"asin": B, "title": "=HYPERLINK(1)"}]},
+    }
+    assert "'=HYPERLINK(1)" in exports.render_csv(rec).decode()

@@ -219,3 +219,29 @@ def test_throttling_lowers_the_shared_pace_instead_of_failing(pm, configure):
         settings = load()
         assert pm.sim.stats.throttled >= 1
         assert ingest.Pace(settings).current() < 50
+
+
+def printed(capsys) -> dict:
+    """The command's JSON (metric lines of the Lambda runtime's EMF format come before it)."""
+    out = capsys.readouterr().out
+    return json.loads(out[out.index('{\n  "jobs"') :])
+
+
+def test_replay_raw_command_rebuilds_core_rows_from_staging(pm, capsys):
+    from opsdeck_cli.main import main
+
+    pm.track(OWN[:50])
+    planned = pm.plan()
+    pm.drain()
+    before = snapshot(pm)
+    # the core rows are lost (say, a bad manual fix); the raw items are still in staging
+    pm.db.execute(text("DELETE FROM product_monitor.product_metrics_daily"))
+    pm.db.execute(text("UPDATE product_monitor.products SET updated_at = NULL, title = NULL"))
+    assert main(["product-monitor", "replay-raw", "--run", planned["run_id"]]) == 0
+    totals = printed(capsys)
+    assert totals == {"jobs": 1, "items": 50, "malformed": 0, "metrics_written": 50, "products_written": 50}
+    after = snapshot(pm)
+    assert after["metrics"] == before["metrics"] and after["products"] == before["products"]
+    assert main(["product-monitor", "replay-raw", "--job", planned["jobs"][0]]) == 0
+    assert printed(capsys)["metrics_written"] == 0  # a second replay changes nothing
+    assert main(["product-monitor", "replay-raw", "--since", "2026-01-01T00:00:00"]) == 2  # no time zone

@@ -74,3 +74,18 @@ def test_a_poison_message_reaches_the_dlq_without_blocking_jobs(local_cloud):
     assert local_cloud.depth("product-monitor-jobs") == (0, 0)
     assert local_cloud.depth("product-monitor-jobs-dlq") == (1, 0)
     ingest.reset_clients()
+
+
+def test_demo_seeds_and_the_schedules_fill_the_api(local_cloud):
+    from functions.product_monitor import demo
+
+    ingest.reset_clients()
+    done = local_cloud.seed_demo()
+    assert "demo data: product_monitor" in done and "fired: product-monitor-daily" in done
+    local_cloud.run_until_idle(max_seconds=600)
+    headers = bearer(local_cloud, "viewer")
+    status, _, body = local_cloud.request(
+        "GET", f"/product-monitor/v1/competitions/{demo.ASINS[0]}/report", headers=headers
+    )
+    assert status == 200 and json.loads(body)["report"]["competitors"] == len(demo.RIVALS)
+    ingest.reset_clients()
