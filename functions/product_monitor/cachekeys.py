@@ -2,7 +2,7 @@
 
 | key                                   | endpoint                              | fresh | stale window |
 |---------------------------------------|---------------------------------------|-------|--------------|
-| ``product:{asin}:summary``            | GET /v1/products/{asin}               | 60 s  | +300 s       |
+| ``product:{asin}:summary``            | GET /v1/products/{asin}               | 300 s | +3600 s      |
 | ``product:{asin}:metrics:daily:{r}``  | GET /v1/products/{asin}/metrics       | 300 s | +900 s       |
 | ``compare:{asin}:{competitor}``       | GET /v1/competitions/{asin} (a pair)  | 300 s | +900 s       |
 | ``recommendation:{asin}:latest``      | GET /v1/recommendations/{asin}, report| 120 s | +600 s       |
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from opsdeck import cache
 from opsdeck.observability import logger
@@ -33,7 +34,9 @@ class Ttl:
     stale_s: float
 
 
-SUMMARY = Ttl(60, 300)
+#: summaries are written through by the worker and invalidated by generation on every write,
+#: so their TTL only bounds memory and drift, not staleness after a write
+SUMMARY = Ttl(300, 3600)
 METRICS = Ttl(300, 900)
 COMPARE = Ttl(300, 900)
 RECOMMENDATION = Ttl(120, 600)
@@ -80,3 +83,26 @@ def invalidate(asins: Iterable[str]) -> bool:
         logger.warning("cache invalidation failed", extra={"asins": len(unique), "error": type(exc).__name__})
         return False
     return True
+
+
+def store_summaries(values: dict[str, Any]) -> int:
+    """Write summaries through, each under its ASIN's current generation; 0 if Redis is down."""
+    import redis
+
+    if not values:
+        return 0
+    asins = sorted(values)
+    try:
+        gens = cache.client().mget([gen(a) for a in asins])
+        for asin, g in zip(asins, gens, strict=True):
+            cache.store(
+                summary(asin),
+                values[asin],
+                fresh_s=SUMMARY.fresh_s,
+                stale_s=SUMMARY.stale_s,
+                generation=[g.decode() if g is not None else "0"],
+            )
+    except (redis.RedisError, OSError) as exc:
+        logger.warning("cache write-through failed", extra={"asins": len(asins), "error": type(exc).__name__})
+        return 0
+    return len(asins)

@@ -48,12 +48,15 @@ def valid_asin(value: Any) -> bool:
 
 
 def _text(value: Any) -> str | None:
-    if value is None:
+    if type(value) is str:
+        if "  " in value or "\n" in value or "\t" in value or "\r" in value:
+            value = " ".join(value.split())
+        else:
+            value = value.strip()
+        return value[:MAX_TEXT] or None
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    if not isinstance(value, str | int | float):
-        return None
-    text = " ".join(str(value).split())
-    return text[:MAX_TEXT] or None
+    return str(value)
 
 
 def _decimal(value: Any, what: str) -> Decimal | None:
@@ -84,7 +87,7 @@ def _decimal(value: Any, what: str) -> Decimal | None:
 def _price(value: Any, what: str) -> tuple[Decimal | None, str | None]:
     """``{value, currency}`` | number | text → (amount, currency)."""
     currency = None
-    if isinstance(value, Mapping):
+    if isinstance(value, dict):
         currency = _text(value.get("currency")) or None
         raw = value.get("value", value.get("amount"))
         amount = _decimal(raw, what)
@@ -132,7 +135,7 @@ def _breadcrumbs(value: Any) -> list[str] | None:
     elif isinstance(value, list):
         parts = []
         for p in value:
-            if isinstance(p, Mapping):
+            if isinstance(p, dict):
                 p = p.get("name") or p.get("title")
             t = _text(p)
             if t:
@@ -152,13 +155,13 @@ def _rank(item: Mapping[str, Any]) -> tuple[int | None, str | None]:
         return None, None
     if isinstance(ranks, int | float | str):
         return _int(ranks, "bestsellerRanks"), None
-    if isinstance(ranks, Mapping):
+    if isinstance(ranks, dict):
         ranks = [ranks]
     if not isinstance(ranks, list):
         raise Malformed("bestsellerRanks has an unexpected shape")
     best: tuple[int, str | None] | None = None
     for entry in ranks:
-        if isinstance(entry, Mapping):
+        if isinstance(entry, dict):
             rank = _int(entry.get("rank"), "bestsellerRanks.rank")
             category = _text(entry.get("category") or entry.get("categoryName"))
         else:
@@ -173,7 +176,7 @@ def _in_stock(item: Mapping[str, Any]) -> bool | None:
     if isinstance(value, bool):
         return value
     text = item.get("availability", value)
-    if isinstance(text, Mapping):
+    if isinstance(text, dict):
         text = text.get("text") or text.get("status")
     if isinstance(text, str):
         low = text.lower()
@@ -186,7 +189,7 @@ def _in_stock(item: Mapping[str, Any]) -> bool | None:
 
 def normalise(item: Any, captured_at: datetime) -> Normalised:
     """One Apify product item → rows of ``products`` and ``product_metrics_daily``."""
-    if not isinstance(item, Mapping):
+    if not isinstance(item, dict):
         raise Malformed(f"item is a {type(item).__name__}, not an object")
     if item.get("error") or item.get("errorDescription"):
         raise Malformed(
@@ -238,7 +241,7 @@ def normalise(item: Any, captured_at: datetime) -> Normalised:
 
 def item_asin(item: Any) -> str | None:
     """The ASIN an item claims, if it is a readable one (for the raw row and the error list)."""
-    if isinstance(item, Mapping):
+    if isinstance(item, dict):
         a = item.get("asin") or item.get("ASIN")
         if isinstance(a, str) and valid_asin(a.strip().upper()):
             return a.strip().upper()

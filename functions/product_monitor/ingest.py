@@ -16,7 +16,8 @@ A job (50-100 ASINs) goes:
    run counters, run KPIs when it was the last job);
 6. **after commit** — cache generations bumped for the ASINs written, the reports and
    recommendations of the affected ASINs regenerated (a new version only when the content
-   changed).
+   changed), and the new product summaries written through to the cache (the seed's
+   "workers update Redis").
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from opsdeck.errors import RateLimited, UpstreamError
 from opsdeck.http import TokenBucket
 from opsdeck.observability import logger, metric
 
-from . import cachekeys, domain, reports, repository, telemetry
+from . import cachekeys, domain, reports, repository, telemetry, views
 from .apify import ApifyClient, RunStillGoing
 from .settings import MonitorSettings, apify_token, load
 
@@ -370,6 +371,8 @@ def after_write(asins: Sequence[str], *, trigger: str) -> list[str]:
         changed = reports.regenerate(conn, affected, trigger=trigger)
     if changed:
         cachekeys.invalidate(changed)
+    with db.transaction() as conn:
+        views.write_through(conn, asins)
     return affected
 
 

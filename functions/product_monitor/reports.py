@@ -46,7 +46,8 @@ def build(conn: Connection, asin: str) -> tuple[dict[str, Any], list[dict[str, A
 
 
 def regenerate(conn: Connection, asins: Sequence[str], *, trigger: str, force: bool = False) -> list[str]:
-    """New versions for the tracked ``asins`` whose content changed; returns those ASINs."""
+    """New versions for the tracked ``asins`` whose content changed; returns those ASINs
+    (with ``force``, every tracked one). Five statements whatever the number of ASINs."""
     tracked = list(
         conn.execute(
             text(
@@ -56,11 +57,35 @@ def regenerate(conn: Connection, asins: Sequence[str], *, trigger: str, force: b
             {"a": repository._arr(asins)},
         ).scalars()
     )
+    if not tracked:
+        return []
+    links: dict[str, list[str]] = {a: [] for a in tracked}
+    for a, c in conn.execute(
+        text(
+            f"SELECT asin, competitor_asin FROM {S}.competitor_links "
+            "WHERE asin = ANY(CAST(:a AS text[])) ORDER BY asin, competitor_asin"
+        ),
+        {"a": repository._arr(tracked)},
+    ):
+        links[a].append(c)
+    involved = sorted(set(tracked) | {c for cs in links.values() for c in cs})
+    latest = repository.latest_metrics(conn, involved)
+    previous = dict(
+        conn.execute(
+            text(
+                f"""
+                SELECT DISTINCT ON (asin) asin, content_hash FROM {S}.recommendations
+                WHERE asin = ANY(CAST(:a AS text[])) ORDER BY asin, version DESC
+                """
+            ),
+            {"a": repository._arr(tracked)},
+        ).all()
+    )
     plugin = _plugin(load().recommendation_llm)
-    now = datetime.now(UTC)
-    changed = []
+    rows = []
     for asin in tracked:
-        report, items = build(conn, asin)
+        own = latest.get(asin) or {"asin": asin}
+        report, items = domain.recommend(own, [latest.get(c) or {"asin": c} for c in links[asin]])
         generator = "rules"
         if plugin is not None:
             try:
@@ -70,9 +95,8 @@ def regenerate(conn: Connection, asins: Sequence[str], *, trigger: str, force: b
                 logger.warning(
                     "recommendation plug-in failed", extra={"asin": asin, "error": type(exc).__name__}
                 )
-        _, created = repository.save_recommendation(
-            conn, asin, generator, report, items, domain.content_hash(report, items), trigger, now
-        )
-        if created or force:
-            changed.append(asin)
-    return changed
+        digest = domain.content_hash(report, items)
+        if digest != previous.get(asin):
+            rows.append((asin, generator, report, items, digest))
+    changed = repository.save_recommendations(conn, rows, trigger, datetime.now(UTC)) if rows else []
+    return tracked if force else changed

@@ -41,9 +41,17 @@ def ensure_partitions(conn: Connection, day: date, months: int = 3) -> int:
     )
 
 
+_known_partitions: set[str] = set()  # per container: partitions are never dropped by the code
+
+
 def _partition_exists(conn: Connection, day: date) -> bool:
     name = f"{S}.product_metrics_daily_p{day:%Y%m}"
-    return conn.execute(text("SELECT to_regclass(:n) IS NOT NULL"), {"n": name}).scalar()
+    if name in _known_partitions:
+        return True
+    found = bool(conn.execute(text("SELECT to_regclass(:n) IS NOT NULL"), {"n": name}).scalar())
+    if found:
+        _known_partitions.add(name)
+    return found
 
 
 def track(conn: Connection, asins: Sequence[str], by: str, now: datetime) -> list[str]:
@@ -409,8 +417,13 @@ _PRODUCT_COLUMNS = (
 )
 
 
+#: a fresher capture rewrites the row only when one of these changed (no dead tuples for nothing)
+_CONTENT = ("title", "brand", "category", "breadcrumbs", "image_url", "url", "currency", "list_price")
+
+
 def _upsert_products(conn: Connection, rows: Sequence[Mapping[str, Any]], job_id: uuid.UUID | None) -> int:
-    """Products from fresher captures only (``updated_at`` NULL = never fetched)."""
+    """Products from fresher captures that changed something (``updated_at`` NULL = never fetched;
+    else the capture time of the last change)."""
     cols = _PRODUCT_COLUMNS
     casts = {
         "breadcrumbs": "jsonb",
@@ -430,7 +443,9 @@ def _upsert_products(conn: Connection, rows: Sequence[Mapping[str, Any]], job_id
             INSERT INTO {S}.products AS stored ({", ".join(cols)}, last_job_id)
             SELECT u.*, CAST(:job AS uuid) FROM unnest({", ".join(selects)}) AS u
             ON CONFLICT (asin) DO UPDATE SET {updates}, last_job_id = EXCLUDED.last_job_id
-            WHERE stored.updated_at IS NULL OR stored.updated_at < EXCLUDED.updated_at
+            WHERE (stored.updated_at IS NULL OR stored.updated_at < EXCLUDED.updated_at)
+              AND ROW({", ".join("stored." + c for c in _CONTENT)})
+                  IS DISTINCT FROM ROW({", ".join("EXCLUDED." + c for c in _CONTENT)})
             """
         ),
         {**params, "job": job_id},
@@ -481,10 +496,13 @@ def previous_metrics(conn: Connection, asins: Sequence[str], day: date) -> dict[
     rows = conn.execute(
         text(
             f"""
-            SELECT DISTINCT ON (asin) asin, date, price, rating, bsr, in_stock
-            FROM {S}.product_metrics_daily
-            WHERE asin = ANY(CAST(:a AS text[])) AND date < :d AND date >= :lo
-            ORDER BY asin, date DESC
+            SELECT m.asin, m.date, m.price, m.rating, m.bsr, m.in_stock
+            FROM unnest(CAST(:a AS text[])) AS wanted(asin)
+            CROSS JOIN LATERAL (
+                SELECT asin, date, price, rating, bsr, in_stock FROM {S}.product_metrics_daily d
+                WHERE d.asin = wanted.asin AND d.date < :d AND d.date >= :lo
+                ORDER BY d.date DESC LIMIT 1
+            ) m
             """
         ),
         {"a": _arr(asins), "d": day, "lo": day - timedelta(days=PREVIOUS_WINDOW_DAYS)},
@@ -591,28 +609,32 @@ def promote(
 # ----------------------------------------------------------------------- reads
 
 
-def product_summary(conn: Connection, asin: str) -> dict[str, Any] | None:
-    row = (
-        conn.execute(
-            text(
-                f"""
+def product_summaries(conn: Connection, asins: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Products with their latest metric row and their five latest alerts, in one statement."""
+    rows = conn.execute(
+        text(
+            f"""
             SELECT p.asin, p.tracked, p.title, p.brand, p.category, p.breadcrumbs, p.image_url, p.url,
                    p.currency, p.list_price, p.updated_at,
                    m.date, m.price, m.currency AS m_currency, m.list_price AS m_list_price, m.rating,
-                   m.reviews_count, m.bsr, m.bsr_category, m.in_stock, m.captured_at
+                   m.reviews_count, m.bsr, m.bsr_category, m.in_stock, m.captured_at,
+                   coalesce(a.alerts, '[]'::jsonb) AS alerts
             FROM {S}.products p
             LEFT JOIN LATERAL (
                 SELECT * FROM {S}.product_metrics_daily d WHERE d.asin = p.asin ORDER BY d.date DESC LIMIT 1
             ) m ON true
-            WHERE p.asin = :a
+            LEFT JOIN LATERAL (
+                SELECT jsonb_agg(jsonb_build_object('kind', x.kind, 'severity', x.severity,
+                       'observed_date', x.observed_date, 'message', x.message, 'details', x.details)
+                       ORDER BY x.id DESC) AS alerts
+                FROM (SELECT * FROM {S}.alerts al WHERE al.asin = p.asin ORDER BY al.id DESC LIMIT 5) x
+            ) a ON true
+            WHERE p.asin = ANY(CAST(:a AS text[]))
             """
-            ),
-            {"a": asin},
-        )
-        .mappings()
-        .first()
-    )
-    return dict(row) if row else None
+        ),
+        {"a": _arr(asins)},
+    ).mappings()
+    return {r["asin"]: dict(r) for r in rows}
 
 
 def metrics_range(conn: Connection, asin: str, since: date) -> list[dict[str, Any]]:
@@ -666,46 +688,38 @@ def latest_recommendation(conn: Connection, asin: str) -> dict[str, Any] | None:
     return dict(row) if row else None
 
 
-def save_recommendation(
-    conn: Connection,
-    asin: str,
-    generator: str,
-    report: Any,
-    items: Any,
-    digest: str,
-    trigger: str,
-    now: datetime,
-) -> tuple[int, bool]:
-    """A new version unless the latest has the same content; returns (version, created)."""
-    conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"{S}.recommendations:{asin}"})
-    latest = conn.execute(
+def save_recommendations(conn: Connection, rows: Sequence[tuple], trigger: str, now: datetime) -> list[str]:
+    """One new version per ``(asin, generator, report, items, content_hash)``, in one statement.
+
+    The version is the latest + 1; two regenerations racing for the same version: the
+    second inserts nothing for that ASIN (the primary key decides, no lock is held).
+    """
+    result = conn.execute(
         text(
-            f"SELECT version, content_hash FROM {S}.recommendations WHERE asin = :a "
-            "ORDER BY version DESC LIMIT 1"
-        ),
-        {"a": asin},
-    ).first()
-    if latest is not None and latest[1] == digest:
-        return latest[0], False
-    version = (latest[0] if latest else 0) + 1
-    conn.execute(
-        text(
-            f"INSERT INTO {S}.recommendations "
-            "(asin, version, generator, generated_at, report, items, content_hash, trigger) "
-            "VALUES (:a, :v, :g, :now, CAST(:r AS jsonb), CAST(:i AS jsonb), :h, :t)"
+            f"""
+            INSERT INTO {S}.recommendations
+                (asin, version, generator, generated_at, report, items, content_hash, trigger)
+            SELECT n.asin,
+                   coalesce((SELECT max(version) FROM {S}.recommendations r WHERE r.asin = n.asin), 0) + 1,
+                   n.generator, :now, n.report, n.items, n.hash, :trigger
+            FROM unnest(CAST(:asin AS text[]), CAST(:generator AS text[]), CAST(:report AS jsonb[]),
+                        CAST(:items AS jsonb[]), CAST(:hash AS text[]))
+                 AS n(asin, generator, report, items, hash)
+            ON CONFLICT (asin, version) DO NOTHING
+            RETURNING asin
+            """
         ),
         {
-            "a": asin,
-            "v": version,
-            "g": generator,
+            "asin": _arr(r[0] for r in rows),
+            "generator": _arr(r[1] for r in rows),
+            "report": _arr(dumps(r[2]) for r in rows),
+            "items": _arr(dumps(r[3]) for r in rows),
+            "hash": _arr(r[4] for r in rows),
             "now": now,
-            "r": dumps(report),
-            "i": dumps(items),
-            "h": digest,
-            "t": trigger,
+            "trigger": trigger,
         },
-    )
-    return version, True
+    ).scalars()
+    return sorted(result)
 
 
 def alerts_for(conn: Connection, asin: str, limit: int = 20) -> list[dict[str, Any]]:

@@ -1,14 +1,18 @@
 """Deployment-wide counters for ``GET /v1/metrics`` (Prometheus text), kept in Redis.
 
-Every container adds its observations to the same Redis hashes (one pipelined round trip per
-request: ``HINCRBY``/``HINCRBYFLOAT``), so the endpoint shows the whole deployment, not the
-container that happened to answer. Ingestion totals (jobs, items, Apify cost) come from the
-database at scrape time: they are durable and exact. When Redis is down, observations are
+Every container adds its observations to the same Redis hashes (``HINCRBY``/``HINCRBYFLOAT``),
+so the endpoint shows the whole deployment, not the container that happened to answer. A
+container batches its counts and sends them at most once a second (or every 200 distinct
+counters) in one pipelined round trip: a request does not pay a Redis write, and a container
+that is reaped loses at most its last second of counts. Ingestion totals (jobs, items, Apify
+cost) come from the database at scrape time: they are durable and exact. When Redis is down, observations are
 dropped (the API keeps answering) and the endpoint says so (``pm_telemetry_up 0``).
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,20 +24,54 @@ UPSTREAM = "pm:telemetry:upstream"
 BUCKETS_MS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500)
 
 
+#: observations waiting in this container: (hash, field) → increment
+_pending: dict[tuple[str, str], float] = {}
+_pending_lock = threading.Lock()
+_last_flush = 0.0
+FLUSH_EVERY_S = 1.0
+FLUSH_EVERY_N = 200
+
+
 def observe_request(
     route: str, method: str, status: int, duration_ms: float, cache_state: str | None
 ) -> None:
+    """Count one request; the container's counts reach Redis at most ``FLUSH_EVERY_S`` later
+    (one pipelined round trip per flush, not per request)."""
+    global _last_flush
+    key = f"{method} {route}"
+    bucket = next((b for b in BUCKETS_MS if duration_ms <= b), None)
+    with _pending_lock:
+        for field_, inc in (
+            ((HTTP, f"count|{key}|{status}"), 1),
+            ((HTTP, f"sum|{key}"), duration_ms / 1000),
+            ((HTTP, f"le|{key}|{bucket if bucket is not None else '+Inf'}"), 1),
+            *((((CACHE, cache_state), 1),) if cache_state is not None else ()),
+        ):
+            _pending[field_] = _pending.get(field_, 0) + inc
+        now = time.monotonic()
+        due = now - _last_flush >= FLUSH_EVERY_S or len(_pending) >= FLUSH_EVERY_N
+    if due:
+        flush()
+
+
+def flush() -> None:
+    """Send this container's pending counts (dropped if Redis is unreachable)."""
     import redis
 
-    label = f"{method} {route}|{status}"
+    global _last_flush
+    with _pending_lock:
+        batch = dict(_pending)
+        _pending.clear()
+        _last_flush = time.monotonic()
+    if not batch:
+        return
     try:
         pipe = cache.client().pipeline(transaction=False)
-        pipe.hincrby(HTTP, f"count|{label}", 1)
-        pipe.hincrbyfloat(HTTP, f"sum|{method} {route}", duration_ms / 1000)
-        bucket = next((b for b in BUCKETS_MS if duration_ms <= b), None)
-        pipe.hincrby(HTTP, f"le|{method} {route}|{bucket if bucket is not None else '+Inf'}", 1)
-        if cache_state is not None:
-            pipe.hincrby(CACHE, cache_state, 1)
+        for (name, field_), inc in batch.items():
+            if isinstance(inc, float) and not inc.is_integer():
+                pipe.hincrbyfloat(name, field_, inc)
+            else:
+                pipe.hincrby(name, field_, int(inc))
         pipe.execute()
     except (redis.RedisError, OSError):
         pass
@@ -56,6 +94,7 @@ def observe_upstream(throttled: int = 0, retried_jobs: int = 0) -> None:
 def _read() -> tuple[dict[str, dict[str, str]], bool]:
     import redis
 
+    flush()
     try:
         pipe = cache.client().pipeline(transaction=False)
         for name in (HTTP, CACHE, UPSTREAM):

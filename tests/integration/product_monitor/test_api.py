@@ -33,6 +33,9 @@ def loaded(pm):
 
 
 def test_product_summary_miss_then_fresh_with_etag_and_304(loaded):
+    from opsdeck import cache
+
+    cache.client().delete(cachekeys.summary(A))  # the worker wrote it through: start cold
     status, headers, body = loaded.call("GET", f"/v1/products/{A}")
     assert status == 200 and headers["x-cache"] == "miss"
     assert body["asin"] == A and body["tracked"] is True and body["latest"]["price"]["amount"]
@@ -88,7 +91,10 @@ def test_metrics_ranges_and_unknown_asin(loaded):
 
 
 def test_stale_hit_is_served_with_stale_at_and_refreshed_once_under_a_burst(loaded, monkeypatch):
+    from opsdeck import cache
+
     monkeypatch.setattr(cachekeys, "SUMMARY", cachekeys.Ttl(0.2, 300))
+    cache.client().delete(cachekeys.summary(A))  # drop the written-through entry (long TTL)
     status, _, _first = loaded.call("GET", f"/v1/products/{A}")
     assert status == 200
     time.sleep(0.3)
@@ -135,13 +141,17 @@ def test_writes_invalidate_reads_everywhere(loaded):
     assert loaded.call("GET", f"/v1/products/{B}")[1]["x-cache"] == "miss"
 
 
-def test_a_new_ingest_shows_at_once(loaded):
+def test_a_new_ingest_shows_at_once_and_is_written_through(loaded):
     _, _, before = loaded.call("GET", f"/v1/products/{A}")
     loaded.call("POST", "/v1/ingest-runs", roles=["operator"], body={"asins": OWN})
     loaded.drain()
     _status, headers, after = loaded.call("GET", f"/v1/products/{A}")
-    assert headers["x-cache"] == "miss"
+    assert headers["x-cache"] == "fresh"  # invalidated, then written through by the worker
     assert after["latest"]["captured_at"] > before["latest"]["captured_at"]
+    from opsdeck import cache
+
+    cache.client().delete(cachekeys.summary(A))
+    assert loaded.call("GET", f"/v1/products/{A}")[2] == after  # the database says the same
 
 
 def test_redis_down_answers_from_the_database(loaded, configure):
@@ -260,7 +270,7 @@ def test_metrics_are_the_deployments_counters(loaded):
         'pm_http_requests_total{method="GET",route="/product-monitor/v1/products/{asin}",status="200"} 3'
         in lines
     )
-    assert 'pm_cache_lookups_total{result="fresh"} 2' in lines
+    assert 'pm_cache_lookups_total{result="fresh"} 3' in lines  # written through by the worker
     assert 'pm_ingest_jobs_total{status="succeeded"} 1' in lines
     assert 'pm_ingest_items_total{result="ok"} 50' in lines
     assert any(line.startswith("pm_upstream_cost_usd_total 0.125") for line in lines)

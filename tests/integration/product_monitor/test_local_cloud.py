@@ -58,7 +58,9 @@ def test_daily_schedule_fetches_every_tracked_asin_through_queue_and_worker(loca
     # and the API reads it through the local API Gateway, cache-first
     headers = bearer(local_cloud, "viewer")
     status, h1, body = local_cloud.request("GET", f"/product-monitor/v1/products/{ASINS[0]}", headers=headers)
-    assert status == 200 and json.loads(body)["latest"]["price"] and h1["x-cache"] == "miss"
+    assert (
+        status == 200 and json.loads(body)["latest"]["price"] and h1["x-cache"] == "fresh"
+    )  # written through
     status, h2, _ = local_cloud.request("GET", f"/product-monitor/v1/products/{ASINS[0]}", headers=headers)
     assert status == 200 and h2["x-cache"] == "fresh" and h2["etag"] == h1["etag"]
     assert local_cloud.request("GET", f"/product-monitor/v1/products/{ASINS[0]}")[0] == 401
