@@ -11,13 +11,15 @@ runs in process over real HTTP (uvicorn on 127.0.0.1:0), as in the tests.
    ≥ 10,000 at batch 100.
 2. **GET /v1/products/{asin} through the Lambda handler** (Mangum, JWT, cache, ETag, telemetry):
    cache-hit p50/p99 on one warm ASIN; then a Zipf workload (s = 1.1) over the 10,000 ASINs
-   with 1 % writes mixed in (a new metric row for the ASIN + the worker's invalidation), after
-   a warm-up of the same length: hit ratio (fresh + stale over all reads) and p50/p95/p99 of
-   the reads (target ≥ 95 %, p95 ≤ 2 ms in process).
+   with 1 % writes mixed in (a new metric row for the ASIN, then what the worker does after
+   its commit: generation bump + write-through of the new summary), after a warm-up of the
+   same length. The cache starts as an ingest leaves it (every summary written through;
+   ``BENCH_PM_COLD=1`` starts it empty instead). Hit ratio (fresh + stale over all reads) and
+   p50/p95/p99 of the reads (target ≥ 95 %, p95 ≤ 2 ms in process).
 3. **ingestion** — 5,000 tracked ASINs through the planner's handler → SQS (moto) → 4 worker
    threads calling the worker's handler, against the simulator limited to ``RATE`` requests/s
-   (burst 1) and the client's shared bucket at the same rate. The minimum wall time the limit
-   allows is ``(requests - 1) / RATE`` for the requests the simulator answered; reported: the
+   (burst 2) and the client's shared bucket 2 % below it, burst 1 (``CLIENT_MARGIN``). The minimum wall time the limit
+   allows is ``(requests - burst) / RATE`` for the requests the simulator answered; reported: the
    wall time of planner + queue + workers, its ratio to that minimum (target ≤ 1.15), and
    ASINs lost (no metric row) or duplicated (fetched twice) — both targets 0.
 
@@ -40,7 +42,9 @@ from bench.support import database, percentiles, quiet_stdout
 
 N_ASINS = 10_000
 BATCH = 100
-RATE = 20.0
+RATE = 5.0
+#: the client paces this fraction below the upstream's limit (clock jitter must not tip it over)
+CLIENT_MARGIN = 0.98
 INGEST_ASINS = 5_000
 WORKERS = 4
 
@@ -206,6 +210,13 @@ def _reads() -> Iterable[dict[str, Any]]:
         assert response["statusCode"] == 200, response
         return took, response["headers"]["x-cache"]
 
+    from functions.product_monitor import views
+
+    with_cold = os.environ.get("BENCH_PM_COLD") == "1"
+    if not with_cold:  # what the ingest left behind: every summary written through by the worker
+        for start in range(0, N_ASINS, BATCH):
+            with db.transaction() as conn:
+                views.write_through(conn, asins[start : start + BATCH])
     hot = asins[0]
     for _ in range(200):
         get(hot)
@@ -235,7 +246,9 @@ def _reads() -> Iterable[dict[str, Any]]:
                         ),
                         {"a": target},
                     )
-                cachekeys.invalidate([target])
+                cachekeys.invalidate([target])  # what the worker does after its commit
+                with db.transaction() as conn:
+                    views.write_through(conn, [target])
                 writes += 1
                 continue
             took, state = get(asin)
@@ -257,6 +270,7 @@ def _reads() -> Iterable[dict[str, Any]]:
         "bench": "product_monitor.get_product.zipf",
         "asins": N_ASINS,
         "zipf_s": 1.1,
+        "cache_start": "empty" if with_cold else "written through by the ingest",
         "warmup_hit_ratio": warm["hit_ratio"],
         **measured,
         "target_hit_ratio": 0.95,
@@ -279,7 +293,7 @@ def _ingestion() -> Iterable[dict[str, Any]]:
     asins = _asins(INGEST_ASINS, "B0IN")
     with db.transaction() as conn:
         repository.track(conn, asins, "bench", datetime.now(UTC))
-    sim = simulator.Simulator(seed=5, rate_per_s=RATE, burst=1)
+    sim = simulator.Simulator(seed=5, rate_per_s=RATE, burst=2)  # 5/s, bursts of 2 tolerated
     sqs = boto3.client("sqs", region_name="us-east-1")
     url = sqs.create_queue(QueueName="product-monitor-jobs", Attributes={"VisibilityTimeout": "3600"})[
         "QueueUrl"
@@ -289,7 +303,7 @@ def _ingestion() -> Iterable[dict[str, Any]]:
             **simulator.local_environment(served.url),
             PRODUCT_MONITOR_JOBS_QUEUE_URL=url,
             PRODUCT_MONITOR_APIFY_SECRET_ID=None,
-            APIFY_RATE_PER_S=str(RATE),
+            APIFY_RATE_PER_S=str(RATE * CLIENT_MARGIN),
             APIFY_BURST="1",
             APIFY_POLL_WAIT_S="0",
             DB_POOL_SIZE=str(WORKERS + 1),
@@ -336,7 +350,7 @@ def _ingestion() -> Iterable[dict[str, Any]]:
         jobs = conn.execute(text("SELECT status, count(*) FROM product_monitor.ingest_jobs GROUP BY 1")).all()
     fetched = sim.stats.asins_fetched
     answered = sim.stats.requests - sim.stats.throttled
-    minimum = max(0, answered - 1) / RATE
+    minimum = max(0, answered - 2) / RATE
     yield {
         "bench": "product_monitor.ingestion",
         "asins": INGEST_ASINS,
