@@ -18,8 +18,9 @@ runs in process over real HTTP (uvicorn on 127.0.0.1:0), as in the tests.
    p50/p95/p99 of the reads (target ≥ 95 %, p95 ≤ 2 ms in process).
 3. **ingestion** — 5,000 tracked ASINs through the planner's handler → SQS (moto) → 4 worker
    threads calling the worker's handler, against the simulator limited to ``RATE`` requests/s
-   (burst 2) and the client's shared bucket 2 % below it, burst 1 (``CLIENT_MARGIN``). The minimum wall time the limit
-   allows is ``(requests - burst) / RATE`` for the requests the simulator answered; reported: the
+   (burst 2) and the client's shared bucket 2 % below it, burst 1 (``CLIENT_MARGIN``). The
+   minimum wall time the limit allows is ``(requests - burst) / RATE`` for the requests the
+   simulator answered; reported: the
    wall time of planner + queue + workers, its ratio to that minimum (target ≤ 1.15), and
    ASINs lost (no metric row) or duplicated (fetched twice) — both targets 0.
 
