@@ -337,6 +337,26 @@ FUNCTIONS: tuple[Function, ...] = (
         buckets=("product-monitor-exports",),
     ),
     Function(
+        name="product-monitor-graphql",
+        capability="product_monitor",
+        handler="functions.product_monitor.graphql_api.handler",
+        description="Read-only GraphQL, persisted queries only (depth <= 6, cost <= 1000), through the cache",
+        # its own function: REST cold starts do not import graphql-core
+        trigger=Http(
+            routes=(
+                Route("GET", "/product-monitor/graphql"),
+                Route("POST", "/product-monitor/graphql"),
+                Route("GET", "/product-monitor/graphql/playground"),
+                Route("GET", "/product-monitor/graphql/docs"),
+                Route("GET", "/product-monitor/graphql/openapi.json"),
+            )
+        ),
+        memory_mb=512,
+        timeout_s=29,
+        database=True,
+        cache=True,
+    ),
+    Function(
         name="product-monitor-planner",
         capability="product_monitor",
         handler="functions.product_monitor.planner.handler",

@@ -32,7 +32,7 @@ import hashlib
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -175,24 +175,7 @@ def _summary(asin: str) -> dict[str, Any]:
 
 
 def _metrics(asin: str, range_: str) -> dict[str, Any]:
-    since = date.today() - timedelta(days=cachekeys.RANGES[range_] - 1)
-    with db.transaction() as conn:
-        if not repository.exists(conn, asin):
-            raise NotFound(f"unknown ASIN {asin}")
-        rows = repository.metrics_range(conn, asin, since)
-    points = [
-        {
-            "date": r["date"],
-            "price": None if r["price"] is None else format(r["price"], "f"),
-            "currency": r["currency"],
-            "rating": r["rating"],
-            "reviews_count": r["reviews_count"],
-            "bsr": r["bsr"],
-            "in_stock": r["in_stock"],
-        }
-        for r in rows
-    ]
-    return {"asin": asin, "range": range_, "since": since, "points": points}
+    return views.metrics(asin, range_)
 
 
 def _links(asin: str) -> dict[str, Any]:
