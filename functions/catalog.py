@@ -328,6 +328,7 @@ FUNCTIONS: tuple[Function, ...] = (
                 Route("GET", "/product-monitor/v1/health"),
                 Route("GET", "/product-monitor/v1/metrics"),
                 Route("GET", "/product-monitor/docs"),
+                Route("GET", "/product-monitor/docs/{asset}"),
                 Route("GET", "/product-monitor/openapi.json"),
             )
         ),
@@ -350,6 +351,7 @@ FUNCTIONS: tuple[Function, ...] = (
                 Route("POST", "/product-monitor/graphql"),
                 Route("GET", "/product-monitor/graphql/playground"),
                 Route("GET", "/product-monitor/graphql/docs"),
+                Route("GET", "/product-monitor/graphql/docs/{asset}"),
                 Route("GET", "/product-monitor/graphql/openapi.json"),
             )
         ),

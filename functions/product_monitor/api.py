@@ -46,9 +46,19 @@ from opsdeck import auth, cache, db
 from opsdeck import cursor as cursor_codec
 from opsdeck.api import create_app, lambda_handler
 from opsdeck.auth import Principal
-from opsdeck.errors import PROBLEM_CONTENT_TYPE, InvalidInput, NotFound, status_problem
+from opsdeck.errors import (
+    PROBLEM_CONTENT_TYPE,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    Unauthorized,
+    status_problem,
+)
 from opsdeck.jsonutil import dumps
 from opsdeck.lazy import lazy_import
+from opsdeck.openapi import problems, raises
+from opsdeck.params import Cursor
 
 from . import cachekeys
 from .domain import ASIN_PATTERN
@@ -65,20 +75,18 @@ BASE = "/product-monitor"
 CENT = Decimal("0.01")
 JSON = "application/json"
 
-Asin = Annotated[str, Path(pattern=ASIN_PATTERN, description="Amazon ASIN: 10 upper-case letters/digits")]
+_ASIN_DOC = "Amazon ASIN: 10 upper-case letters/digits"
+# the examples name what ``demo.contract`` seeds (docs/http-api.md)
+Asin = Annotated[str, Path(pattern=ASIN_PATTERN, description=_ASIN_DOC, examples=["B0CX23V2ZK"])]
+UntrackAsin = Annotated[str, Path(pattern=ASIN_PATTERN, description=_ASIN_DOC, examples=["B0UNTRACK1"])]
+CompetitorAsin = Annotated[str, Path(pattern=ASIN_PATTERN, description=_ASIN_DOC, examples=["B0UNLINK01"])]
+RunId = Annotated[
+    uuid.UUID, Path(description="an ingest run or job id", examples=["3c1e2a7b-7f4d-4e8a-b1c2-9d0e8f7a6b01"])
+]
 AsinItem = Annotated[str, Field(pattern=ASIN_PATTERN, examples=["B0CX23V2ZK"])]
 
-_problem = {"content": {PROBLEM_CONTENT_TYPE: {}}}
-PROBLEMS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "No valid bearer token", **_problem},
-    403: {"description": "The token lacks the role", **_problem},
-    422: {"description": "Malformed ASIN, parameter or body", **_problem},
-}
-NOT_FOUND = {404: {"description": "Unknown ASIN / id", **_problem}}
-WRITE = {
-    413: {"description": "Request body too large", **_problem},
-    400: {"description": "Not JSON", **_problem},
-}
+NOT_FOUND = problems(NotFound)
+WRITE = problems(413)
 
 _bearer = HTTPBearer(auto_error=False, description="A JWT with the viewer, operator or admin role")
 
@@ -87,6 +95,7 @@ def _roles(*roles: str) -> Callable[..., Any]:
     """401 without a valid token, 403 without one of ``roles``. An ``async`` dependency: the
     layer's ``require_roles`` goes through a sync one, which FastAPI runs in a thread (~0.3 ms)."""
 
+    @raises(Unauthorized, Forbidden)
     async def dependency(
         request: Request, _credentials: HTTPAuthorizationCredentials | None = Security(_bearer)
     ) -> Principal:
@@ -100,7 +109,7 @@ operator = _roles(*WRITE_ROLES)
 Viewer = Annotated[Principal, Depends(viewer)]
 Operator = Annotated[Principal, Depends(operator)]
 
-router = APIRouter(prefix=f"{BASE}/v1", tags=["product monitor"], responses=PROBLEMS)
+router = APIRouter(prefix=f"{BASE}/v1", tags=["product monitor"])
 
 
 def utcnow() -> datetime:
@@ -125,6 +134,9 @@ class RunIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     asins: list[AsinItem] | None = Field(
         None, min_length=1, max_length=5000, description="default: every tracked ASIN and its competitors"
+    )
+    run_id: uuid.UUID | None = Field(
+        None, description="idempotency: a run id already planned is answered as it stands, not planned again"
     )
 
 
@@ -325,7 +337,7 @@ def _project(response: Response, fields: tuple[str, ...]) -> Response:
 async def list_tracked(
     _: Viewer,
     limit: int = Query(100, ge=1, le=500),
-    cursor: str | None = Query(None, max_length=400, description="next_cursor of the previous page"),
+    cursor: Cursor | None = Query(None, max_length=cursor_codec.MAX_LENGTH),
 ) -> Response:
     position = cursor_codec.decode(cursor, "t")
     after = None
@@ -341,7 +353,7 @@ async def list_tracked(
 
 
 @router.get("/jobs/{id}", summary="An ingest run (with its jobs) or one ingest job", responses=NOT_FOUND)
-async def get_job(id: uuid.UUID, _: Viewer) -> Response:
+async def get_job(id: RunId, _: Viewer) -> Response:
     with db.transaction() as conn:
         run = repository.run_view(conn, id)
         if run is not None:
@@ -394,7 +406,7 @@ async def track(principal: Operator, body: TrackIn = Body(...)) -> Response:
 
 
 @router.delete("/tracked-asins/{asin}", summary="Stop tracking an ASIN", status_code=204, responses=NOT_FOUND)
-async def untrack(asin: Asin, _: Operator) -> Response:
+async def untrack(asin: UntrackAsin, _: Operator) -> Response:
     with db.transaction() as conn:
         if not repository.untrack(conn, asin):
             raise NotFound(f"{asin} is not tracked")
@@ -402,10 +414,15 @@ async def untrack(asin: Asin, _: Operator) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/competitor-links", summary="Link a competitor to an ASIN", status_code=201, responses=WRITE)
+@router.post(
+    "/competitor-links",
+    summary="Link a competitor to an ASIN",
+    status_code=201,
+    responses={**WRITE, **problems(Conflict), 200: {"description": "The link existed already"}},
+)
 async def add_link(principal: Operator, body: LinkIn = Body(...)) -> Response:
-    if body.asin == body.competitor_asin:
-        raise InvalidInput("an ASIN cannot be its own competitor")
+    if body.asin == body.competitor_asin:  # not expressible in the schema: a conflict with the rules
+        raise Conflict("an ASIN cannot be its own competitor")
     with db.transaction() as conn:
         created = repository.link(conn, body.asin, body.competitor_asin, principal.subject, utcnow())
     ingest.after_write([body.asin], trigger=f"link:{principal.subject}")
@@ -422,7 +439,7 @@ async def add_link(principal: Operator, body: LinkIn = Body(...)) -> Response:
     status_code=204,
     responses=NOT_FOUND,
 )
-async def remove_link(asin: Asin, competitor_asin: Asin, principal: Operator) -> Response:
+async def remove_link(asin: Asin, competitor_asin: CompetitorAsin, principal: Operator) -> Response:
     with db.transaction() as conn:
         if not repository.unlink(conn, asin, competitor_asin):
             raise NotFound(f"{competitor_asin} is not a competitor of {asin}")
@@ -433,7 +450,7 @@ async def remove_link(asin: Asin, competitor_asin: Asin, principal: Operator) ->
 
 @router.post("/ingest-runs", summary="Start an ingest run now", status_code=202, responses=WRITE)
 async def start_run(principal: Operator, body: RunIn = Body(default_factory=RunIn)) -> Response:
-    result = ingest.plan("manual", f"api:{principal.subject}", asins=body.asins)
+    result = ingest.plan("manual", f"api:{principal.subject}", asins=body.asins, run_id=body.run_id)
     location = f"{BASE}/v1/jobs/{result['run_id']}" if result["run_id"] else None
     return _json(result, status=202, headers={"location": location} if location else None)
 

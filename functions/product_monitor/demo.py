@@ -37,3 +37,29 @@ def seed(cloud: Any) -> None:
         f"after the runs: GET /product-monitor/v1/products/{ASINS[0]}, /competitions/{ASINS[0]}/report, "
         "/v1/metrics (`opsdeck token --role viewer` / `--role operator`)"
     )
+
+
+#: every role the product_monitor API checks (the contract test's token carries them)
+CONTRACT_ROLES = ("viewer", "operator", "admin")
+#: what the OpenAPI examples name
+EXAMPLE_ASIN, EXAMPLE_COMPETITOR = "B0CX23V2ZK", "B09B8V1LZ3"
+EXAMPLE_RUN = "3c1e2a7b-7f4d-4e8a-b1c2-9d0e8f7a6b01"
+
+
+def contract(cloud: Any) -> None:
+    """Seed what the document's examples look up: tracked ASINs, links, one fetched run."""
+    from localcloud.events import schedule_event
+    from opsdeck import db
+
+    from . import repository
+
+    now = datetime.now(UTC)
+    with db.transaction() as conn:
+        repository.track(conn, [EXAMPLE_ASIN, EXAMPLE_COMPETITOR, "B0UNTRACK1"], "contract", now)
+        repository.link(conn, EXAMPLE_ASIN, EXAMPLE_COMPETITOR, "contract", now)
+        repository.link(conn, EXAMPLE_ASIN, "B0UNLINK01", "contract", now)
+    event = schedule_event(
+        cloud.rule_name("product-monitor-daily"), detail={"kind": "daily", "run_id": EXAMPLE_RUN}
+    )
+    cloud.invoke("product-monitor-planner", event)
+    cloud.run_until_idle(max_seconds=600)

@@ -3,12 +3,13 @@
 Its own function so that REST cold starts never pay for ``graphql-core`` (measured in
 docs/product_monitor.md). Endpoints::
 
-    POST /product-monitor/graphql   {"op": "<sha256 of the query>", "variables": {...}}
+    POST /product-monitor/graphql   {"op": "<sha256 of the query>", "variables": {...}, "query"?: "..."}
     GET  /product-monitor/graphql?op=<sha256>&vh=<sha256 of the variables JSON>&variables=<JSON>
 
-Only the documents in ``PERSISTED`` run: ``op`` is the SHA-256 (hex) of the query text; a body
-that sends ``query`` is accepted only when its hash is a registered one (so clients may send
-both, as Apollo does). Unknown hashes → 400 ``persisted-query-not-found``. On GET, ``vh`` must
+Only the documents in ``PERSISTED`` run: ``op`` (required) is the SHA-256 (hex) of the query text;
+a body may also send ``query``, which must hash to ``op`` (409 otherwise) — the text itself is
+never run, only the registered document. Unknown hashes → 404 ``persisted-query-not-found``.
+On GET, ``vh`` must
 be the SHA-256 of the exact ``variables`` text (edge caches key on ``op`` + ``vh``). Every
 document is checked before it runs: depth ≤ ``MAX_DEPTH`` (6) and cost ≤ ``MAX_COST`` (1,000;
 one per field, lists multiply their selection by ``LIST_SIZE``). Resolvers read through the
@@ -35,9 +36,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from opsdeck import auth, cache
 from opsdeck.api import create_app, lambda_handler
-from opsdeck.errors import InvalidInput, NotFound, OpsdeckError
+from opsdeck.errors import Conflict, Forbidden, InvalidInput, NotFound, OpsdeckError, Unauthorized
 from opsdeck.jsonutil import dumps
 from opsdeck.lazy import lazy_import
+from opsdeck.openapi import problems
 
 from . import cachekeys
 from .domain import valid_asin
@@ -109,10 +111,15 @@ def op_of(query: str) -> str:
 
 
 PERSISTED: dict[str, str] = {op_of(q): q for q in QUERIES.values()}
+#: the document's examples (what ``demo.contract`` seeds)
+EXAMPLE_OP = op_of(QUERIES["ProductSummary"])
+EXAMPLE_VARIABLES = {"asin": "B0CX23V2ZK"}
+EXAMPLE_VARIABLES_TEXT = json.dumps(EXAMPLE_VARIABLES, separators=(",", ":"))
+EXAMPLE_VH = hashlib.sha256(EXAMPLE_VARIABLES_TEXT.encode()).hexdigest()
 
 
 class PersistedQueryNotFound(OpsdeckError):
-    status, slug, title = 400, "persisted-query-not-found", "Persisted query not found"
+    status, slug, title = 404, "persisted-query-not-found", "Persisted query not found"
 
 
 class QueryTooComplex(OpsdeckError):
@@ -292,20 +299,22 @@ def document_for(op: str) -> Any:
 # ------------------------------------------------------------------- routes
 
 _bearer = HTTPBearer(auto_error=False, description="A JWT with the viewer, operator or admin role")
-_problem = {"content": {"application/problem+json": {}}}
-PROBLEMS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "Unknown persisted query, bad vh, too deep or too costly", **_problem},
-    401: {"description": "No valid bearer token", **_problem},
-    403: {"description": "The token lacks the role", **_problem},
-    422: {"description": "Malformed parameters or body", **_problem},
-}
-router = APIRouter(tags=["product monitor graphql"], responses=PROBLEMS)
+router = APIRouter(
+    tags=["product monitor graphql"],
+    responses=problems(
+        PersistedQueryNotFound, QueryTooComplex, InvalidInput, Conflict, Unauthorized, Forbidden
+    ),
+)
 
 
 class GraphQLIn(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    op: str | None = Field(None, pattern=r"^[0-9a-f]{64}$", description="SHA-256 of a persisted query")
-    query: str | None = Field(None, max_length=10_000, description="optional: must hash to a persisted op")
+    model_config = ConfigDict(
+        extra="ignore", json_schema_extra={"examples": [{"op": EXAMPLE_OP, "variables": EXAMPLE_VARIABLES}]}
+    )
+    op: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of a persisted query")
+    query: str | None = Field(
+        None, min_length=1, max_length=10_000, description="optional: must hash to a persisted op"
+    )
     variables: dict[str, Any] | None = None
     operationName: str | None = Field(None, max_length=100)
 
@@ -341,29 +350,28 @@ async def post_graphql(
 ) -> Response:
     _principal(request)
     op = body.op
-    if body.query is not None:
-        hashed = op_of(body.query)
-        if op is not None and op != hashed:
-            raise InvalidInput("op is not the SHA-256 of query")
-        op = hashed
-    if op is None:
-        raise InvalidInput("op (the SHA-256 of a persisted query) is required")
+    if body.query is not None and op_of(body.query) != op:
+        raise Conflict("op is not the SHA-256 of query")
     return _run(request, op, body.variables or {})
 
 
 @router.get(BASE, summary="Run a persisted query (cacheable at the edge by op + vh)")
 async def get_graphql(
     request: Request,
-    op: str = Query(..., pattern=r"^[0-9a-f]{64}$"),
-    vh: str | None = Query(None, pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the variables text"),
-    variables: str | None = Query(None, max_length=MAX_VARIABLES_BYTES),
+    op: str = Query(..., pattern=r"^[0-9a-f]{64}$", examples=[EXAMPLE_OP]),
+    vh: str | None = Query(
+        None, pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the variables text", examples=[EXAMPLE_VH]
+    ),
+    variables: str | None = Query(
+        None, max_length=MAX_VARIABLES_BYTES, description="JSON object", examples=[EXAMPLE_VARIABLES_TEXT]
+    ),
     _credentials: HTTPAuthorizationCredentials | None = Security(_bearer),
 ) -> Response:
     _principal(request)
     text = variables or ""
     if text:
         if vh is None or hashlib.sha256(text.encode()).hexdigest() != vh:
-            raise InvalidInput("vh must be the SHA-256 of the variables parameter")
+            raise Conflict("vh must be the SHA-256 of the variables parameter")
         try:
             parsed = json.loads(text)
         except ValueError:

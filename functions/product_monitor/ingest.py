@@ -202,10 +202,27 @@ def plan(
     asins: Sequence[str] | None = None,
     now: datetime | None = None,
     settings: MonitorSettings | None = None,
+    run_id: uuid.UUID | None = None,
 ) -> dict[str, Any]:
-    """Record a run with its jobs and enqueue them (after the commit)."""
+    """Record a run with its jobs and enqueue them (after the commit).
+
+    With ``run_id`` the call is idempotent: a run with that id that exists already is answered as
+    it stands (``status: already planned``), nothing is planned or sent again.
+    """
     settings = settings or load()
     now = now or utcnow()
+    if run_id is not None:
+        with db.transaction() as conn:
+            existing = repository.run_view(conn, run_id)
+        if existing is not None:
+            return {
+                "run_id": str(run_id),
+                "kind": existing["kind"],
+                "asins": existing["asins_total"],
+                "jobs": [str(j["id"]) for j in existing["jobs"]],
+                "requeued": 0,
+                "status": "already planned",
+            }
     with db.transaction() as conn:
         repository.ensure_partitions(conn, now.date(), 3)
         chosen = list(asins) if asins is not None else repository.fetch_set(conn)
@@ -218,7 +235,7 @@ def plan(
         if not batches:
             run_id, jobs = None, []
         else:
-            run_id, jobs = repository.create_run(conn, kind, trigger, batches, now)
+            run_id, jobs = repository.create_run(conn, kind, trigger, batches, now, run_id=run_id)
     messages = [{"job_id": str(j), "run_id": str(run_id)} for j, _ in jobs]
     messages += [{"job_id": str(j), "run_id": str(r)} for j, r in stale]
     if messages:

@@ -10,6 +10,7 @@ jobs whose message was lost (still ``queued`` an hour after planning).
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from opsdeck.lazy import lazy_import
@@ -24,4 +25,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     kind = detail.get("kind") or event.get("kind") or "daily"
     if kind not in ("daily", "health"):
         kind = "daily"
-    return ingest.plan(kind, "schedule")
+    run_id = detail.get("run_id")  # an input may pin the run id (idempotent re-fires)
+    return ingest.plan(kind, "schedule", run_id=uuid.UUID(run_id) if run_id else None)

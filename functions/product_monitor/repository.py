@@ -159,9 +159,15 @@ def linked_to(conn: Connection, asins: Sequence[str]) -> list[str]:
 
 
 def create_run(
-    conn: Connection, kind: str, trigger: str, batches: Sequence[Sequence[str]], now: datetime
+    conn: Connection,
+    kind: str,
+    trigger: str,
+    batches: Sequence[Sequence[str]],
+    now: datetime,
+    *,
+    run_id: uuid.UUID | None = None,
 ) -> tuple[uuid.UUID, list[tuple[uuid.UUID, list[str]]]]:
-    run_id = uuid.uuid4()
+    run_id = run_id or uuid.uuid4()
     jobs = [(uuid.uuid4(), list(b)) for b in batches]
     conn.execute(
         text(

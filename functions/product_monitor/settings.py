@@ -59,7 +59,8 @@ class MonitorSettings(BaseModel):
     # Recommendations: an LLM plug-in (``module:function``); empty = rule-based only
     recommendation_llm: str = ""
     # API
-    max_body_bytes: int = Field(16 * 1024, ge=256, le=1024 * 1024)
+    #: 128 KiB: POST /v1/ingest-runs with its 5,000 ASINs fits (API Gateway's own limit is 10 MB)
+    max_body_bytes: int = Field(128 * 1024, ge=256, le=1024 * 1024)
     max_tracked_per_request: int = Field(500, ge=1, le=5000)
 
     @property

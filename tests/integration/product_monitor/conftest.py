@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from functions.product_monitor import ingest, simulator
+from functions.product_monitor import ingest, simulator, telemetry
 from localcloud.events import sqs_record
 from tests.support import LambdaContext, env, load_event
 
@@ -129,6 +129,7 @@ def pm(sim, db, redis_url, aws) -> Iterator[Monitor]:
     url = sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
     boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=EXPORTS_BUCKET)
     ingest.reset_clients()
+    telemetry._pending.clear()  # counts another test's requests left in this process's buffer
     values = {
         **simulator.local_environment(sim.url),
         **JWT,

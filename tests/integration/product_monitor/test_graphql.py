@@ -68,12 +68,14 @@ def test_nested_persisted_query_with_competitors_and_recommendation(loaded):
 
 def test_the_query_text_is_accepted_only_when_it_is_persisted(loaded):
     query = graphql_api.QUERIES["ProductSummary"]
-    assert gql("POST", body={"query": query, "variables": {"asin": A}})[0] == 200
-    status, body = gql("POST", body={"query": '{ product(asin: "B0GQL00000") { asin } }'})
-    assert status == 400 and body["type"].endswith("/persisted-query-not-found")
+    assert gql("POST", body={"op": SUMMARY, "query": query, "variables": {"asin": A}})[0] == 200
+    assert gql("POST", body={"query": query, "variables": {"asin": A}})[0] == 422  # op is required
+    unknown = '{ product(asin: "B0GQL00000") { asin } }'
+    status, body = gql("POST", body={"op": graphql_api.op_of(unknown), "query": unknown})
+    assert status == 404 and body["type"].endswith("/persisted-query-not-found")
     status, body = gql("POST", body={"op": "0" * 64})
-    assert status == 400 and body["type"].endswith("/persisted-query-not-found")
-    assert gql("POST", body={"op": SUMMARY, "query": "{ x }"})[0] == 422
+    assert status == 404 and body["type"].endswith("/persisted-query-not-found")
+    assert gql("POST", body={"op": SUMMARY, "query": "{ x }"})[0] == 409
     assert gql("POST", body={"op": "not-a-hash"})[0] == 422
 
 
@@ -82,8 +84,8 @@ def test_get_with_op_and_variables_hash(loaded):
     vh = hashlib.sha256(variables.encode()).hexdigest()
     status, body = gql("GET", query={"op": SUMMARY, "vh": vh, "variables": variables})
     assert status == 200 and body["data"]["product"]["asin"] == A
-    assert gql("GET", query={"op": SUMMARY, "vh": "a" * 64, "variables": variables})[0] == 422
-    assert gql("GET", query={"op": SUMMARY, "variables": variables})[0] == 422
+    assert gql("GET", query={"op": SUMMARY, "vh": "a" * 64, "variables": variables})[0] == 409
+    assert gql("GET", query={"op": SUMMARY, "variables": variables})[0] == 409
 
 
 def test_depth_and_cost_limits_are_enforced(loaded, monkeypatch):
