@@ -38,7 +38,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Security
 from fastapi.responses import Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.middleware import Middleware
 
@@ -88,7 +88,7 @@ AsinItem = Annotated[str, Field(pattern=ASIN_PATTERN, examples=["B0CX23V2ZK"])]
 NOT_FOUND = problems(NotFound)
 WRITE = problems(413)
 
-_bearer = HTTPBearer(auto_error=False, description="A JWT with the viewer, operator or admin role")
+_bearer = auth.bearer_scheme  # the layer's one `bearer` scheme in every document
 
 
 def _roles(*roles: str) -> Callable[..., Any]:

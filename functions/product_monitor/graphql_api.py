@@ -31,7 +31,7 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Query, Request, Security
 from fastapi.responses import HTMLResponse, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, ConfigDict, Field
 
 from opsdeck import auth, cache
@@ -298,7 +298,7 @@ def document_for(op: str) -> Any:
 
 # ------------------------------------------------------------------- routes
 
-_bearer = HTTPBearer(auto_error=False, description="A JWT with the viewer, operator or admin role")
+_bearer = auth.bearer_scheme  # the layer's one `bearer` scheme in every document
 router = APIRouter(
     tags=["product monitor graphql"],
     responses=problems(
