@@ -301,6 +301,56 @@ FUNCTIONS: tuple[Function, ...] = (
         cache=True,
         secrets=("marketplace-spapi",),
     ),
+    # backoffice (seed 004) ----------------------------------------------------------
+    Function(
+        name="backoffice-consumer",
+        capability="backoffice",
+        handler="functions.backoffice.consumer.handler",
+        description="OLTP ledger/payment-order change events → read store (LWW, tombstones, pairing)",
+        # Freshness first: no batching window, so a change is applied as soon as it is polled
+        # (measured trade-off against batch 1,000 / window 1 s in docs/backoffice.md).
+        trigger=Queue(
+            name="backoffice-changes",
+            batch_size=10,
+            batching_window_s=0,
+            visibility_timeout_s=360,
+            max_receive_count=5,
+            max_concurrency=20,
+        ),
+        timeout_s=60,
+        memory_mb=1024,
+        database=True,
+    ),
+    Function(
+        name="backoffice-api",
+        capability="backoffice",
+        handler="functions.backoffice.api.handler",
+        description="Admin lookups (tx, payment order, wallet) and the audit log; JWT + RBAC in the function",
+        # authorizer=None: the function authenticates itself so that denied requests are audited too
+        trigger=Http(
+            routes=(
+                Route("GET", "/backoffice/admin/tx/{tx_id}"),
+                Route("GET", "/backoffice/admin/payment-orders/{order_id}"),
+                Route("GET", "/backoffice/admin/wallets/{wallet_id}/tx"),
+                Route("GET", "/backoffice/admin/audit"),
+                Route("GET", "/backoffice/docs"),
+                Route("GET", "/backoffice/docs/{asset}"),
+                Route("GET", "/backoffice/openapi.json"),
+            )
+        ),
+        memory_mb=512,
+        database=True,
+    ),
+    Function(
+        name="backoffice-backfill",
+        capability="backoffice",
+        handler="functions.backoffice.backfill.handler",
+        description="Applies a chunk of snapshot rows through the consumer's apply path",
+        trigger=Manual(),
+        timeout_s=300,
+        memory_mb=1024,
+        database=True,
+    ),
     # product_monitor (seed 002) ----------------------------------------------------
     Function(
         name="product-monitor-api",
@@ -404,56 +454,6 @@ FUNCTIONS: tuple[Function, ...] = (
         database=True,
         cache=True,
         secrets=("product-monitor-apify",),
-    ),
-    # backoffice (seed 004) ----------------------------------------------------------
-    Function(
-        name="backoffice-consumer",
-        capability="backoffice",
-        handler="functions.backoffice.consumer.handler",
-        description="OLTP ledger/payment-order change events → read store (LWW, tombstones, pairing)",
-        # Freshness first: no batching window, so a change is applied as soon as it is polled
-        # (measured trade-off against batch 1,000 / window 1 s in docs/backoffice.md).
-        trigger=Queue(
-            name="backoffice-changes",
-            batch_size=10,
-            batching_window_s=0,
-            visibility_timeout_s=360,
-            max_receive_count=5,
-            max_concurrency=20,
-        ),
-        timeout_s=60,
-        memory_mb=1024,
-        database=True,
-    ),
-    Function(
-        name="backoffice-api",
-        capability="backoffice",
-        handler="functions.backoffice.api.handler",
-        description="Admin lookups (tx, payment order, wallet) and the audit log; JWT + RBAC in the function",
-        # authorizer=None: the function authenticates itself so that denied requests are audited too
-        trigger=Http(
-            routes=(
-                Route("GET", "/backoffice/admin/tx/{tx_id}"),
-                Route("GET", "/backoffice/admin/payment-orders/{order_id}"),
-                Route("GET", "/backoffice/admin/wallets/{wallet_id}/tx"),
-                Route("GET", "/backoffice/admin/audit"),
-                Route("GET", "/backoffice/docs"),
-                Route("GET", "/backoffice/docs/{asset}"),
-                Route("GET", "/backoffice/openapi.json"),
-            )
-        ),
-        memory_mb=512,
-        database=True,
-    ),
-    Function(
-        name="backoffice-backfill",
-        capability="backoffice",
-        handler="functions.backoffice.backfill.handler",
-        description="Applies a chunk of snapshot rows through the consumer's apply path",
-        trigger=Manual(),
-        timeout_s=300,
-        memory_mb=1024,
-        database=True,
     ),
 )
 
