@@ -37,6 +37,28 @@ CAPABILITIES: Mapping[str, str] = MappingProxyType(
     }
 )
 
+#: capability → the PostgreSQL schemas it owns (its migrations create them, its functions use
+#: them). Each capability gets two database roles from this (``opsdeck.migrations``): an
+#: owner (owns these schemas; migrations run as it) and a runtime role (DML on these schemas
+#: only), named by ``opsdeck.naming.database_role``. A capability absent here owns the schema
+#: named like it.
+SCHEMAS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "ops": ("ops",),
+        "marketplace": ("marketplace",),
+        "platform_sync": ("platform_sync",),
+        "product_monitor": ("product_monitor", "staging_raw"),
+        "snacks": ("snacks",),
+        "backoffice": ("bo",),
+    }
+)
+
+
+def schemas() -> dict[str, tuple[str, ...]]:
+    """Every capability with its schemas (``SCHEMAS``, else the capability's own name)."""
+    return {cap: tuple(SCHEMAS.get(cap, (cap,))) for cap in CAPABILITIES}
+
+
 HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY"})
 _PATH = re.compile(r"^(/[A-Za-z0-9._~\-]+|/\{[a-z_][a-z0-9_]*\+?\})+$|^/$")
 _NAME = re.compile(r"^[a-z][a-z0-9-]{1,46}[a-z0-9]$")
@@ -174,6 +196,10 @@ class Function:
     controls_schedules: tuple[str, ...] = ()
     #: functions this function may invoke
     invokes: tuple[str, ...] = ()
+    #: operates the whole stack (the ops console): reads every catalog queue, DLQ, rule, metric
+    #: and log group of this stack, replays DLQs, fires and enables/disables rules — IAM names
+    #: exactly those resources (infra_cdk/functions.py); ``OPSDECK_RESOURCE_PREFIX`` = ``<stack>-``
+    operates_stack: bool = False
     #: catalog buckets (``BUCKETS``) whose objects this function reads and writes
     buckets: tuple[str, ...] = ()
     reserved_concurrency: int | None = None
@@ -182,6 +208,17 @@ class Function:
     tracer: bool = False
     #: non-secret configuration for this function
     environment: Mapping[str, str] = field(default_factory=dict)
+    #: Lambda SnapStart (an initialised snapshot restored instead of a cold init): True/False,
+    #: or None for the platform rule — on for HTTP functions in the prod profile
+    #: (``snap_start_enabled``). Its triggers then invoke the published version through the
+    #: alias ``live``; the layer's after-restore hooks renew clients (``opsdeck.snapstart``).
+    snap_start: bool | None = None
+
+    def snap_start_enabled(self, profile: str) -> bool:
+        """Whether this function runs with SnapStart in a stack of ``profile`` (dev/prod)."""
+        if self.snap_start is not None:
+            return self.snap_start
+        return profile == "prod" and isinstance(self.trigger, Http)
 
     def wiring_environment(self) -> dict[str, tuple[ResourceKind, str]]:
         """Environment names this function reads to find its resources → (kind, logical name).
@@ -228,7 +265,7 @@ FUNCTIONS: tuple[Function, ...] = (
         name="ops-api",
         capability="ops",
         handler="functions.ops.api.handler",
-        description="Health of database and cache; the function catalog",
+        description="Health, the function catalog and the ops console (page + API, JWT ops-viewer/ops-admin)",
         trigger=Http(
             routes=(
                 Route("GET", "/ops/health"),
@@ -236,10 +273,30 @@ FUNCTIONS: tuple[Function, ...] = (
                 Route("GET", "/ops/docs"),
                 Route("GET", "/ops/docs/{asset}"),
                 Route("GET", "/ops/openapi.json"),
+                # the ops console (docs/console.md): the page, then its API
+                Route("GET", "/ops/console"),
+                Route("GET", "/ops/console/{name}"),
+                Route("GET", "/ops/whoami"),
+                Route("GET", "/ops/overview"),
+                Route("GET", "/ops/queues"),
+                Route("GET", "/ops/queues/{queue}/messages"),
+                Route("POST", "/ops/queues/{queue}/replay"),
+                Route("GET", "/ops/schedules"),
+                Route("POST", "/ops/schedules/{schedule}/fire"),
+                Route("POST", "/ops/schedules/{schedule}/enable"),
+                Route("POST", "/ops/schedules/{schedule}/disable"),
+                Route("GET", "/ops/invocations"),
+                Route("GET", "/ops/invocations/{request_id}"),
+                Route("POST", "/ops/invocations/{request_id}/reinvoke"),
+                Route("GET", "/ops/series"),
+                Route("GET", "/ops/audit"),
             )
         ),
         database=True,
         cache=True,
+        operates_stack=True,
+        # Logs Insights queries wait up to 8 s; a 15 s move task wait: within API Gateway's 29 s
+        timeout_s=29,
     ),
     Function(
         name="ops-migrate",
@@ -340,6 +397,17 @@ FUNCTIONS: tuple[Function, ...] = (
         ),
         memory_mb=512,
         database=True,
+    ),
+    Function(
+        name="backoffice-audit-retention",
+        capability="backoffice",
+        handler="functions.backoffice.retention.handler",
+        description="Purges admin audit rows older than AUDIT_RETENTION_DAYS (400) in bounded batches",
+        trigger=Schedule(expression="cron(20 3 * * ? *)", name="backoffice-audit-retention"),
+        timeout_s=300,
+        memory_mb=256,
+        database=True,
+        environment={"AUDIT_RETENTION_DAYS": "400", "AUDIT_PURGE_BATCH": "5000"},
     ),
     Function(
         name="backoffice-backfill",
@@ -497,6 +565,16 @@ _CRON = re.compile(r"^cron\((\S+ ){5}\S+\)$")
 
 def validate(functions: tuple[Function, ...] = FUNCTIONS, buckets: tuple[Bucket, ...] = BUCKETS) -> None:
     """Raise ``CatalogError`` naming the first contradiction."""
+    owners: dict[str, str] = {}
+    for cap, names_ in schemas().items():
+        for schema in names_:
+            if not re.match(r"^[a-z][a-z0-9_]{0,30}$", schema) or schema in ("public", "pg_catalog"):
+                raise CatalogError(f"capability {cap!r}: schema {schema!r} is not a valid opsdeck schema")
+            if schema in owners:
+                raise CatalogError(f"schema {schema!r} belongs to both {owners[schema]!r} and {cap!r}")
+            owners[schema] = cap
+    if set(SCHEMAS) - set(CAPABILITIES):
+        raise CatalogError(f"SCHEMAS names unknown capabilities {sorted(set(SCHEMAS) - set(CAPABILITIES))}")
     declared_buckets = _validate_buckets(buckets)
     names: set[str] = set()
     route_keys: set[str] = set()
@@ -566,6 +644,8 @@ def validate(functions: tuple[Function, ...] = FUNCTIONS, buckets: tuple[Bucket,
                 raise CatalogError(f"{where}: max_concurrency must be within 2..1000")
         elif not isinstance(t, Deploy | Manual):
             raise CatalogError(f"{where}: unknown trigger {t!r}")
+        if f.snap_start and isinstance(t, Deploy):
+            raise CatalogError(f"{where}: a Deploy function runs once per deployment: no SnapStart")
     declared_queues = {q.name for q, _ in queues_of(functions)}
     for f in functions:
         for q in f.sends_to:

@@ -11,13 +11,23 @@ rule names, function names) + platform connection settings: ``JWT_*`` for every 
 ``DATABASE_*`` for ``database`` functions, ``REDIS_*`` for ``cache`` functions. A catalog
 ``environment`` entry may not redefine any of those names.
 
-**IAM**, generated from what the entry declares, nothing else: write its own log group; read the
-database secret (``database``), the cache AUTH secret (``cache``) and each declared secret;
+**IAM**, generated from what the entry declares, nothing else: write its own log group;
+``rds-db:connect`` to the proxy as its capability's database user (``database``; the migrator as
+the master user, plus reading the runtime roles' secrets to set their passwords); read the cache
+AUTH secret (``cache``) and each declared secret;
 ``sqs:SendMessage`` on each ``sends_to`` queue; ``events:Enable/Disable/DescribeRule`` on each
 ``controls_schedules`` rule; ``lambda:InvokeFunction`` on each ``invokes`` function;
 ``s3:GetObject``/``s3:PutObject`` on the objects of each ``buckets`` bucket. Consumers get
 receive/delete on their own queue from the event source mapping. The only ``*`` resources are
 the ENI and X-Ray actions, which support no resource-level permissions.
+
+``operates_stack`` (the ops console, ``ops-api``) adds what operating *this stack* takes, named
+resource by resource: read every catalog queue and DLQ; receive/delete/move messages of the
+DLQs (peek, replay) and send to the source queues (replay's destination); describe, enable and
+disable every catalog rule; invoke the scheduled functions (fire now); Logs Insights
+``StartQuery`` on the catalog's log groups. ``cloudwatch:GetMetricData``,
+``logs:GetQueryResults`` and ``logs:StopQuery`` support no resource-level permissions (``*``).
+It gets ``OPSDECK_RESOURCE_PREFIX=<stack>-`` to derive the physical names.
 """
 
 from __future__ import annotations
@@ -49,7 +59,20 @@ ENI_ACTIONS = (
     "ec2:UnassignPrivateIpAddresses",
 )
 RULE_ACTIONS = ("events:EnableRule", "events:DisableRule", "events:DescribeRule")
+#: ``operates_stack``: on every catalog queue and DLQ / on the DLQs / without resource-level support
+OPERATOR_QUEUE_ACTIONS = ("sqs:GetQueueUrl", "sqs:GetQueueAttributes")
+OPERATOR_DLQ_ACTIONS = (
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibility",
+    "sqs:StartMessageMoveTask",
+    "sqs:ListMessageMoveTasks",
+    "sqs:ListDeadLetterSourceQueues",
+)
+OPERATOR_UNSCOPED_ACTIONS = ("cloudwatch:GetMetricData", "logs:GetQueryResults", "logs:StopQuery")
 ENVIRONMENT_LIMIT = 4096
+#: the alias SnapStart functions' triggers invoke
+ALIAS = "live"
 _LAMBDA_LOG_LEVEL = {"DEBUG": "DEBUG", "INFO": "INFO", "WARNING": "WARN", "ERROR": "ERROR"}
 
 
@@ -95,9 +118,21 @@ class CatalogFunctions(Construct):
         self.buckets = buckets
         self.catalog = {f.name: f for f in functions}
         self.lambdas: dict[str, lambda_.Function] = {}
+        #: what triggers invoke: the ``live`` alias of a SnapStart function, else the function
+        self.targets: dict[str, lambda_.IFunction] = {}
+        self.aliases: dict[str, lambda_.Alias] = {}
         self.log_groups: dict[str, logs.LogGroup] = {}
         for f in functions:
             self.lambdas[f.name] = self._create(f)
+            self.targets[f.name] = self.lambdas[f.name]
+            if f.snap_start_enabled(config.profile):
+                # SnapStart applies to published versions only: publish one per code/config
+                # change and point the alias (and through it every trigger) at it
+                alias = lambda_.Alias(
+                    self, f"{f.name}-{ALIAS}", alias_name=ALIAS, version=self.lambdas[f.name].current_version
+                )
+                self.aliases[f.name] = alias
+                self.targets[f.name] = alias
 
     # ------------------------------------------------------------------ environment
 
@@ -115,7 +150,7 @@ class CatalogFunctions(Construct):
     def platform(self, f: Function) -> dict[str, str]:
         env = jwt_environment(self.config)
         if f.database:
-            env.update(self.data.database_environment())
+            env.update(self.data.database_environment(f.capability, migrator=f.trigger.kind == "deploy"))
         if f.cache:
             env.update(self.data.cache_environment())
         return env
@@ -123,6 +158,8 @@ class CatalogFunctions(Construct):
     def environment(self, f: Function) -> dict[str, str]:
         runtime = f.runtime_environment(self.config.stage)
         added = {"POWERTOOLS_LOG_LEVEL": self.config.log_level, **self.wiring(f), **self.platform(f)}
+        if f.operates_stack:
+            added["OPSDECK_RESOURCE_PREFIX"] = f"{self.names.stack}-"
         clash = sorted(set(f.environment) & set(added))
         if clash:
             raise CatalogEnvironmentError(
@@ -136,6 +173,56 @@ class CatalogFunctions(Construct):
                 f"function {f.name!r}: ~{size} bytes of environment exceed Lambda's 4 KB limit"
             )
         return env
+
+    # ------------------------------------------------------------------ operator
+
+    def _operator_policy(self, role: iam.Role) -> None:
+        """What the ops console needs on this stack's resources, and nothing of any other stack."""
+        stack = Stack.of(self)
+        sources = list(self.queues.queues.values())
+        dlqs = list(self.queues.dlqs.values())
+        schedules = [f for f in self.catalog.values() if f.trigger.kind == "schedule"]
+        statements = [
+            (OPERATOR_QUEUE_ACTIONS, [q.queue_arn for q in sources + dlqs]),
+            (OPERATOR_DLQ_ACTIONS, [q.queue_arn for q in dlqs]),
+            (("sqs:SendMessage",), [q.queue_arn for q in sources]),
+            (
+                RULE_ACTIONS,
+                [
+                    stack.format_arn(service="events", resource="rule", resource_name=self.names.rule(name))
+                    for name in sorted({f.trigger.name or f.name for f in schedules})
+                ],
+            ),
+            (
+                ("lambda:InvokeFunction",),
+                [
+                    stack.format_arn(
+                        service="lambda",
+                        resource="function",
+                        resource_name=self.names.function(f),
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                    for f in schedules
+                ],
+            ),
+            (
+                ("logs:StartQuery",),
+                [
+                    stack.format_arn(
+                        service="logs",
+                        resource="log-group",
+                        resource_name=self.names.log_group(f) + suffix,
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                    for f in self.catalog.values()
+                    for suffix in ("", ":*")
+                ],
+            ),
+            (OPERATOR_UNSCOPED_ACTIONS, ["*"]),
+        ]
+        for actions, resources in statements:
+            if resources:
+                role.add_to_policy(iam.PolicyStatement(actions=list(actions), resources=resources))
 
     # ------------------------------------------------------------------ factory
 
@@ -159,7 +246,12 @@ class CatalogFunctions(Construct):
         if vpc:
             role.add_to_policy(iam.PolicyStatement(actions=list(ENI_ACTIONS), resources=["*"]))
         if f.database:
-            self.data.database_secret.grant_read(role)
+            # IAM authentication to RDS Proxy as exactly its capability's user (the migrator: master)
+            migrator = f.trigger.kind == "deploy"
+            self.data.proxy.grant_connect(role, self.data.database_user(f.capability, migrator=migrator))
+            if migrator:
+                for role_secret in self.data.role_secrets.values():
+                    role_secret.grant_read(role)
         if f.cache:
             self.data.cache_auth_secret.grant_read(role)
         for s in f.secrets:
@@ -204,6 +296,8 @@ class CatalogFunctions(Construct):
                     ],
                 )
             )
+        if f.operates_stack:
+            self._operator_policy(role)
 
         fn = lambda_.Function(
             self,
@@ -227,11 +321,30 @@ class CatalogFunctions(Construct):
             ),
             system_log_level_v2=lambda_.SystemLogLevel.INFO,
             tracing=lambda_.Tracing.ACTIVE,
+            snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS
+            if f.snap_start_enabled(self.config.profile)
+            else None,
             vpc=self.network.vpc if vpc else None,
             vpc_subnets=self.network.function_subnets if vpc else None,
             security_groups=self.network.security_groups_for(f) if vpc else None,
         )
         Tags.of(fn).add("opsdeck:function", f.name)
+        if f.operates_stack:
+            suppress(
+                role,
+                "IAM5",
+                "the ops console reads CloudWatch metrics (GetMetricData) and Logs Insights results "
+                "(GetQueryResults/StopQuery), which support no resource-level permissions; StartQuery is "
+                "limited to this stack's log groups (log-group:NAME:* is the form IAM matches)",
+                applies_to=[
+                    "Resource::*",
+                    *(
+                        f"Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:"
+                        f"{self.names.log_group(other)}:*"
+                        for other in self.catalog
+                    ),
+                ],
+            )
         Tags.of(fn).add("opsdeck:capability", f.capability)
         suppress(
             role,

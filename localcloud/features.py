@@ -34,10 +34,13 @@ IMPLEMENTED: dict[str, dict[str, str]] = {
         "secrets": "<SECRET>_SECRET_ID of a Secrets Manager secret on the local endpoint",
         "controls_schedules": "<SCHEDULE>_RULE_NAME of the local EventBridge rule",
         "invokes": "<FUNCTION>_FUNCTION_NAME; Lambda Invoke on the local endpoint",
+        "operates_stack": "the ops console's local backend reads the local cloud in process (no IAM locally)",
         "buckets": "<BUCKET>_BUCKET_NAME of an S3 bucket on the local endpoint (moto, in memory)",
         "reserved_concurrency": "concurrent invocations capped; synchronous callers are throttled",
         "tracer": "POWERTOOLS_TRACE_DISABLED (traces are not collected locally)",
         "environment": "set on the function",
+        "snap_start": "not emulated as a snapshot (functions start as a cold init); the layer's "
+        "hooks are plain functions there (opsdeck.snapstart.simulate_restore)",
     },
     "Http": {"routes": "routes of the local HTTP API", "api": "all APIs share the one local port"},
     "Route": {

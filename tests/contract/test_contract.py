@@ -73,14 +73,13 @@ def target(contract_cloud: Any, contract_token: str) -> dict[str, Any]:
 
 
 def _target_for(case: Any, target: dict[str, Any]) -> dict[str, Any]:
-    """The call's target; without the token when the case's headers are the negative part (the
-    security header left out on purpose): re-adding it would turn the case into one whose only
-    violation is, say, an unexpected query parameter, which APIs rightly ignore."""
-    from schemathesis.core.parameters import ParameterLocation
-
-    negative_headers = case.meta is not None and case.meta.is_negative_at(ParameterLocation.HEADER)
-    if negative_headers and not any(k.lower() == "authorization" for k in (case.headers or {})):
-        return {**target, "headers": {}}
+    """The target's token, except for a negative case generated *without* the Authorization
+    header: that case tests a missing credential, and the token would put it back (the API
+    would then rightly answer 200 to a request schemathesis expects to be refused)."""
+    negative = case.meta is not None and not case.meta.generation.mode.is_positive
+    if negative and not any(k.lower() == "authorization" for k in (case.headers or {})):
+        headers = {k: v for k, v in target["headers"].items() if k.lower() != "authorization"}
+        return {**target, "headers": headers}
     return target
 
 

@@ -70,6 +70,8 @@ def _expected_environment(synth: Synth, f) -> dict:
             "JWT_ALGORITHMS": config.jwt_algorithms,
         }
     )
+    if f.operates_stack:  # the ops console derives this stack's physical names
+        env["OPSDECK_RESOURCE_PREFIX"] = config.stack_name + "-"
     for queue in f.sends_to:
         queue_obj = next(g.trigger for g in synth.functions if getattr(g.trigger, "name", None) == queue)
         env[queue_url_env(queue)] = {"Ref": synth.queue_id(synth.name("queue", queue_obj))}
@@ -108,7 +110,8 @@ def test_environment_is_contract_c(synth: Synth):
             assert database["DATABASE_HOST"] == {"Fn::GetAtt": [proxy_id, "Endpoint"]}
             assert database["DATABASE_NAME"] == DATABASE_NAME
             assert database["DATABASE_SSL"] == "verify-full"
-            assert "Ref" in database["DATABASE_SECRET_ID"]
+            assert database["DATABASE_AUTH"] == "iam"  # no password, no secret: test_database_auth.py
+            assert "DATABASE_SECRET_ID" not in database and "DATABASE_URL" not in database
         else:
             assert database == {}, f.name
         if f.cache:

@@ -7,7 +7,13 @@ from collections import defaultdict
 
 from functions.catalog import Queue
 from infra_cdk.buckets import OBJECT_ACTIONS
-from infra_cdk.functions import ENI_ACTIONS, RULE_ACTIONS
+from infra_cdk.functions import (
+    ENI_ACTIONS,
+    OPERATOR_DLQ_ACTIONS,
+    OPERATOR_QUEUE_ACTIONS,
+    OPERATOR_UNSCOPED_ACTIONS,
+    RULE_ACTIONS,
+)
 from infra_cdk.network import in_vpc
 from tests.infra.conftest import IMPORTED_SECRET_ARN, Synth
 
@@ -46,6 +52,17 @@ def permissions(synth: Synth, function: str) -> dict[str, set[str]]:
     return granted
 
 
+def role_secret_attachments(synth: Synth) -> dict[str, str]:
+    """capability → logical id of its runtime role's secret (as attached to the instance)."""
+    prefix = synth.name("secret", "database-")
+    found = {}
+    for k, v in synth.of_type("AWS::SecretsManager::SecretTargetAttachment").items():
+        name = synth.resources[v["Properties"]["SecretId"]["Ref"]]["Properties"]["Name"]
+        if name.startswith(prefix):
+            found[name[len(prefix) :]] = k
+    return found
+
+
 def _secret_ref(synth: Synth, logical_name: str) -> str:
     if logical_name in synth.config.secret_arns:
         return json.dumps(IMPORTED_SECRET_ARN)
@@ -61,6 +78,47 @@ def _queue_arn(synth: Synth, queue: Queue) -> str:
     return json.dumps({"Fn::GetAtt": [synth.queue_id(synth.name("queue", queue)), "Arn"]}, sort_keys=True)
 
 
+def _dlq_arn(synth: Synth, queue: Queue) -> str:
+    return json.dumps({"Fn::GetAtt": [synth.queue_id(synth.name("dlq", queue)), "Arn"]}, sort_keys=True)
+
+
+def check_operator(synth: Synth, f, granted: dict[str, set[str]]) -> set[str]:
+    """``operates_stack``: this stack's queues, DLQs, rules, scheduled functions, log groups only."""
+    queues = [fn.trigger for fn in synth.functions if isinstance(fn.trigger, Queue)]
+    sources = {_queue_arn(synth, q) for q in queues}
+    dlqs = {_dlq_arn(synth, q) for q in queues}
+    for action in OPERATOR_QUEUE_ACTIONS:
+        assert granted[action] >= sources | dlqs, action
+    for action in OPERATOR_DLQ_ACTIONS:
+        assert granted[action] == dlqs | (
+            {_queue_arn(synth, f.trigger)} if isinstance(f.trigger, Queue) else set()
+        )
+    scheduled = [fn for fn in synth.functions if fn.trigger.kind == "schedule"]
+    for action in RULE_ACTIONS:
+        rules = granted[action]
+        assert len(rules) == len({fn.trigger.name or fn.name for fn in scheduled})
+        assert all(f":rule/{synth.config.stack_name}-" in r for r in rules)
+    targets = granted["lambda:InvokeFunction"]
+    for fn in scheduled:
+        assert any(f':function:{synth.name("function", fn.name)}"' in t for t in targets), fn.name
+    queries = granted["logs:StartQuery"]
+    assert len(queries) == 2 * len(synth.functions)
+    assert all(f":log-group:/aws/lambda/{synth.config.stack_name}-" in q for q in queries)
+    for action in OPERATOR_UNSCOPED_ACTIONS:
+        assert granted[action] == {'"*"'}
+    env = synth.lambda_props(f.name)["Environment"]["Variables"]
+    assert env["OPSDECK_RESOURCE_PREFIX"] == synth.config.stack_name + "-"
+    return {
+        *OPERATOR_QUEUE_ACTIONS,
+        *OPERATOR_DLQ_ACTIONS,
+        *RULE_ACTIONS,
+        *OPERATOR_UNSCOPED_ACTIONS,
+        "sqs:SendMessage",
+        "lambda:InvokeFunction",
+        "logs:StartQuery",
+    }
+
+
 def _bucket_objects(synth: Synth, bucket: str) -> str:
     """JSON of ``<bucket ARN>/*`` for catalog bucket ``bucket``."""
     (bucket_id,) = [
@@ -74,9 +132,7 @@ def _bucket_objects(synth: Synth, bucket: str) -> str:
 
 def test_each_role_grants_exactly_what_the_catalog_declares(synth: Synth):
     queues = {f.trigger.name: f.trigger for f in synth.functions if isinstance(f.trigger, Queue)}
-    (database_secret,) = [
-        json.dumps({"Ref": k}) for k in synth.of_type("AWS::SecretsManager::SecretTargetAttachment")
-    ]
+    role_secrets = {json.dumps({"Ref": k}) for k in role_secret_attachments(synth).values()}
     (cache_secret,) = [
         json.dumps({"Ref": k})
         for k, v in synth.of_type("AWS::SecretsManager::Secret").items()
@@ -88,24 +144,31 @@ def test_each_role_grants_exactly_what_the_catalog_declares(synth: Synth):
 
         secrets = {_secret_ref(synth, s) for s in f.secrets}
         if f.database:
-            secrets.add(database_secret)
+            allowed.add("rds-db:connect")  # exactly which user: test_database_auth.py
+            if f.trigger.kind == "deploy":
+                secrets |= role_secrets  # the migrator sets the runtime roles' passwords
         if f.cache:
             secrets.add(cache_secret)
         if secrets:
             allowed |= SECRET_ACTIONS
             assert granted["secretsmanager:GetSecretValue"] == secrets, f.name
 
+        if f.operates_stack:
+            allowed |= check_operator(synth, f, granted)
         sends = {_queue_arn(synth, queues[q]) for q in f.sends_to}
+        if f.operates_stack:  # replay's destination: every source queue
+            sends |= {_queue_arn(synth, q) for q in queues.values()}
         consumes = {_queue_arn(synth, f.trigger)} if isinstance(f.trigger, Queue) else set()
         if sends:
             allowed |= SEND_ACTIONS
         if consumes:
             allowed |= CONSUME_ACTIONS
         assert granted.get("sqs:SendMessage", set()) == sends, f.name
-        assert granted.get("sqs:ReceiveMessage", set()) == consumes, f.name
-        assert granted.get("sqs:DeleteMessage", set()) == consumes, f.name
+        if not f.operates_stack:
+            assert granted.get("sqs:ReceiveMessage", set()) == consumes, f.name
+            assert granted.get("sqs:DeleteMessage", set()) == consumes, f.name
 
-        if f.controls_schedules:
+        if f.controls_schedules and not f.operates_stack:
             allowed |= set(RULE_ACTIONS)
             for action in RULE_ACTIONS:
                 rules = granted[action]
@@ -115,7 +178,7 @@ def test_each_role_grants_exactly_what_the_catalog_declares(synth: Synth):
                         f.name,
                         schedule,
                     )
-        if f.invokes:
+        if f.invokes and not f.operates_stack:
             allowed.add("lambda:InvokeFunction")
             targets = granted["lambda:InvokeFunction"]
             assert len(targets) == len(f.invokes)
@@ -135,7 +198,12 @@ def test_each_role_grants_exactly_what_the_catalog_declares(synth: Synth):
         assert set(granted) <= allowed, f"{f.name}: unexpected {sorted(set(granted) - allowed)}"
         for action, resources in granted.items():
             if '"*"' in resources:
-                assert action in XRAY_ACTIONS | set(ENI_ACTIONS), f"{f.name}: {action} on *"
+                unscoped = (
+                    XRAY_ACTIONS
+                    | set(ENI_ACTIONS)
+                    | (set(OPERATOR_UNSCOPED_ACTIONS) if f.operates_stack else set())
+                )
+                assert action in unscoped, f"{f.name}: {action} on *"
         log_group = synth.lambda_props(f.name)["LoggingConfig"]["LogGroup"]["Ref"]
         assert granted["logs:PutLogEvents"] == {
             json.dumps({"Fn::GetAtt": [log_group, "Arn"]}, sort_keys=True)
