@@ -116,6 +116,7 @@ def test_migrate_refuses_a_role_secret_without_a_password(aws, monkeypatch):
     with pytest.raises(ConfigError, match="password"):
         migrate.role_passwords()
 
+
 def test_console_page_through_the_handler_has_a_strict_policy():
     response = api.handler(load_event("ops-api/console.json"), LambdaContext("ops-api"))
     assert response["statusCode"] == 200

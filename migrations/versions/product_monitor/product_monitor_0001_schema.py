@@ -10,8 +10,10 @@ ingest runs and jobs (schema ``product_monitor``), and the raw Apify items (``st
   ``product_monitor.ensure_metric_partitions(from, months)`` creates the missing ones; this
   migration creates the current month and the next three, the planner calls it every run
   for the current month and the next two, and the worker for the day it writes (a
-  ``to_regclass`` probe when the partition exists). The primary key ``(asin, date)`` is the
-  seed's index (appendix B), with the metrics ``INCLUDE``d so that range reads are index-only.
+  ``to_regclass`` probe when the partition exists). The function is ``SECURITY DEFINER``: the
+  runtime role has no DDL, so it creates partitions with its owner's rights and nothing more.
+  The primary key ``(asin, date)`` is the seed's index (appendix B), with the metrics
+  ``INCLUDE``d so that range reads are index-only.
 * ``competitor_links``: (asin → competitor_asin) pairs, both 10-character ASINs.
 * ``alerts``: anomalies, unique per (asin, kind, observed_date) so that a replayed job adds none.
 * ``recommendations``: versioned rule-based (or LLM) competitive reports and recommendations,
@@ -49,7 +51,11 @@ ASIN_CHECK = "~ '^[A-Z0-9]{10}$'"
 
 ENSURE_PARTITIONS = f"""
 CREATE OR REPLACE FUNCTION {S}.ensure_metric_partitions(start_month date, months integer)
-RETURNS integer LANGUAGE plpgsql AS $$
+RETURNS integer LANGUAGE plpgsql
+-- runs as its owner (the capability's owner role): the runtime role has no DDL of its own and
+-- may create exactly these partitions, nothing else; a fixed search_path (no hijacking)
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
 DECLARE
   m date := date_trunc('month', start_month)::date;
   created integer := 0;
