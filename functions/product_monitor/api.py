@@ -120,18 +120,21 @@ def utcnow() -> datetime:
 
 
 class TrackIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"asins": ["B0CX23V2ZK"]}]})
     asins: list[AsinItem] = Field(min_length=1, max_length=500, examples=[["B0CX23V2ZK", "B09B8V1LZ3"]])
 
 
 class LinkIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"asin": "B0CX23V2ZK", "competitor_asin": "B09B8V1LZ3"}]},
+    )
     asin: AsinItem
     competitor_asin: AsinItem
 
 
 class RunIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"asins": ["B0CX23V2ZK"]}]})
     asins: list[AsinItem] | None = Field(
         None, min_length=1, max_length=5000, description="default: every tracked ASIN and its competitors"
     )
@@ -490,6 +493,173 @@ async def metrics(_: Operator) -> Response:
 
 
 # ------------------------------------------------------------------ middleware
+
+
+# ------------------------------------------------------------------ documentation
+
+A_ASIN, A_RIVAL = "B0CX23V2ZK", "B09B8V1LZ3"
+_RUN = "3c1e2a7b-7f4d-4e8a-b1c2-9d0e8f7a6b01"
+_JOB = "0f9d7c52-5b8e-4c61-9a53-2b6f3c1d0a01"
+_LATEST = {
+    "date": "2026-12-03",
+    "price": {"amount": "49.9900", "currency": "USD"},
+    "list_price": {"amount": "59.9900", "currency": "USD"},
+    "rating": "4.70",
+    "reviews_count": 12034,
+    "bsr": 3,
+    "bsr_category": "Smart Speakers",
+    "in_stock": True,
+    "captured_at": "2026-12-03T00:31:12.004+00:00",
+}
+_REC = {
+    "asin": A_ASIN,
+    "version": 3,
+    "generator": "rules",
+    "generated_at": "2026-12-03T00:32:00+00:00",
+    "trigger": f"job:{_JOB}",
+    "items": [{"code": "price_above_market", "priority": "high", "text": "Price is 12.5% above the median."}],
+}
+_POINT = {
+    "date": "2026-12-03",
+    "price": "49.9900",
+    "currency": "USD",
+    "rating": "4.70",
+    "reviews_count": 12034,
+}
+#: (method, path under /v1) → the example of its success body
+EXAMPLES: dict[tuple[str, str], Any] = {
+    ("GET", "/products/{asin}"): {
+        "asin": A_ASIN,
+        "tracked": True,
+        "title": "Echo Dot (5th Gen)",
+        "brand": "Amazon",
+        "category": "Smart Speakers",
+        "breadcrumbs": ["Electronics", "Smart Home", "Smart Speakers"],
+        "image_url": "https://m.media-amazon.com/images/I/B0CX23V2ZK.jpg",
+        "url": "https://www.amazon.com/dp/B0CX23V2ZK",
+        "updated_at": "2026-12-03T00:31:12.004+00:00",
+        "latest": _LATEST,
+        "recent_alerts": [],
+    },
+    ("GET", "/products/{asin}/metrics"): {
+        "asin": A_ASIN,
+        "range": "7d",
+        "since": "2026-11-27",
+        "points": [{**_POINT, "bsr": 3, "in_stock": True}],
+    },
+    ("GET", "/competitions/{asin}"): {
+        "asin": A_ASIN,
+        "competitors": [
+            {
+                "competitor_asin": A_RIVAL,
+                "title": "Rival speaker",
+                "own": {"price": "49.9900", "rating": "4.70", "bsr": 3},
+                "competitor": {"price": "44.4300", "rating": "4.50", "bsr": 8},
+                "price_diff": "5.5600",
+                "price_gap_pct": "12.51",
+                "rating_diff": "0.20",
+                "bsr_diff": -5,
+            }
+        ],
+    },
+    ("GET", "/competitions/{asin}/report"): {
+        "asin": A_ASIN,
+        "version": 3,
+        "generator": "rules",
+        "generated_at": "2026-12-03T00:32:00+00:00",
+        "report": {
+            "asin": A_ASIN,
+            "competitors": 1,
+            "price_position": 2,
+            "price_gap_pct": "12.50",
+            "rows": [],
+        },
+    },
+    ("GET", "/competitions/{asin}/report/export"): {
+        "asin": A_ASIN,
+        "version": 3,
+        "format": "csv",
+        "key": "reports/B0CX23V2ZK/v3.csv",
+        "bytes": 214,
+        "url": "https://exports.s3.amazonaws.com/reports/B0CX23V2ZK/v3.csv?X-Amz-Signature=0d1e",
+        "expires_in_s": 300,
+    },
+    ("GET", "/recommendations/{asin}"): _REC,
+    ("POST", "/recommendations/{asin}/refresh"): {**_REC, "report": {"asin": A_ASIN, "competitors": 1}},
+    ("GET", "/tracked-asins"): {
+        "items": [
+            {
+                "asin": A_ASIN,
+                "title": "Echo Dot (5th Gen)",
+                "tracked_at": "2026-12-01T10:00:00+00:00",
+                "tracked_by": "ops-alice",
+                "updated_at": "2026-12-03T00:31:12+00:00",
+            }
+        ],
+        "next_cursor": None,
+    },
+    ("POST", "/tracked-asins"): {"added": [A_ASIN], "already_tracked": [A_RIVAL]},
+    ("POST", "/competitor-links"): {"asin": A_ASIN, "competitor_asin": A_RIVAL, "created": True},
+    ("POST", "/ingest-runs"): {
+        "run_id": _RUN,
+        "kind": "manual",
+        "asins": 2,
+        "jobs": [_JOB],
+        "requeued": 0,
+        "status": "running",
+    },
+    ("GET", "/jobs/{id}"): {
+        "resource": "ingest_run",
+        "id": _RUN,
+        "kind": "daily",
+        "status": "succeeded",
+        "jobs_total": 1,
+        "jobs_succeeded": 1,
+        "items_ok": 99,
+        "items_failed": 1,
+        "cost_usd": "0.250000",
+        "jobs": [],
+        "errors": [{"item_index": 7, "asin": None, "reason": "missing or invalid asin", "job_id": _JOB}],
+    },
+    ("GET", "/health"): {
+        "status": "ok",
+        "checks": {
+            "database": {"status": "up", "latency_ms": 0.8},
+            "cache": {"status": "up", "latency_ms": 0.2},
+        },
+        "last_run_finished_at": "2026-12-03T00:41:09+00:00",
+    },
+}
+PROMETHEUS_EXAMPLE = (
+    "# TYPE pm_http_requests_total counter\n"
+    'pm_http_requests_total{method="GET",route="/product-monitor/v1/products/{asin}",status="200"} 1520\n'
+    'pm_cache_lookups_total{result="fresh"} 1498\n'
+    "pm_upstream_cost_usd_total 12.5\n"
+)
+
+
+def _document_successes(api_router: APIRouter) -> None:
+    """Every success body in the document with its example (read when the document is built)."""
+    from fastapi.routing import APIRoute
+
+    prefix = f"{BASE}/v1"
+    for route in api_router.routes:
+        if not isinstance(route, APIRoute):
+            continue
+        status = route.status_code or 200
+        for method in route.methods:
+            key = (method, route.path.removeprefix(prefix))
+            if key == ("GET", "/metrics"):
+                media, example = "text/plain", PROMETHEUS_EXAMPLE
+            elif key in EXAMPLES:
+                media, example = JSON, EXAMPLES[key]
+            else:
+                continue
+            entry = route.responses.setdefault(status, {"description": "OK"})
+            entry.setdefault("content", {})[media] = {"example": example}
+
+
+_document_successes(router)
 
 
 @functools.cache

@@ -398,6 +398,23 @@ async def playground() -> Response:
     )
 
 
+def _document_successes() -> None:
+    from fastapi.routing import APIRoute
+
+    data = {"data": {"product": {"asin": "B0CX23V2ZK", "title": "Echo Dot (5th Gen)", "tracked": True}}}
+    for route in router.routes:
+        if isinstance(route, APIRoute):
+            if route.path.endswith("/playground"):
+                media, example = "text/html", "<!doctype html><title>persisted queries</title>…"
+            else:
+                media, example = "application/json", data
+            route.responses.setdefault(200, {"description": "OK"}).setdefault("content", {})[media] = {
+                "example": example
+            }
+
+
+_document_successes()
+
 app = create_app(
     title="opsdeck product monitor GraphQL",
     base_path=BASE,
