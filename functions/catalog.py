@@ -472,6 +472,110 @@ FUNCTIONS: tuple[Function, ...] = (
         memory_mb=1024,
         database=True,
     ),
+    # product_monitor (seed 002) ----------------------------------------------------
+    Function(
+        name="product-monitor-api",
+        capability="product_monitor",
+        handler="functions.product_monitor.api.handler",
+        description="Cache-first product, metrics, competition and recommendation reads; tracking; runs",
+        # authorizer=None: the function verifies the JWT and the viewer/operator/admin roles itself
+        # (GET /v1/health answers without a token)
+        trigger=Http(
+            routes=(
+                Route("GET", "/product-monitor/v1/products/{asin}"),
+                Route("GET", "/product-monitor/v1/products/{asin}/metrics"),
+                Route("GET", "/product-monitor/v1/competitions/{asin}"),
+                Route("GET", "/product-monitor/v1/competitions/{asin}/report"),
+                Route("GET", "/product-monitor/v1/competitions/{asin}/report/export"),
+                Route("GET", "/product-monitor/v1/recommendations/{asin}"),
+                Route("POST", "/product-monitor/v1/recommendations/{asin}/refresh"),
+                Route("GET", "/product-monitor/v1/tracked-asins"),
+                Route("POST", "/product-monitor/v1/tracked-asins"),
+                Route("DELETE", "/product-monitor/v1/tracked-asins/{asin}"),
+                Route("POST", "/product-monitor/v1/competitor-links"),
+                Route("DELETE", "/product-monitor/v1/competitor-links/{asin}/{competitor_asin}"),
+                Route("POST", "/product-monitor/v1/ingest-runs"),
+                Route("GET", "/product-monitor/v1/jobs/{id}"),
+                Route("GET", "/product-monitor/v1/health"),
+                Route("GET", "/product-monitor/v1/metrics"),
+                Route("GET", "/product-monitor/docs"),
+                Route("GET", "/product-monitor/docs/{asset}"),
+                Route("GET", "/product-monitor/openapi.json"),
+            )
+        ),
+        memory_mb=512,
+        timeout_s=29,
+        database=True,
+        cache=True,
+        sends_to=("product-monitor-jobs",),
+        buckets=("product-monitor-exports",),
+    ),
+    Function(
+        name="product-monitor-graphql",
+        capability="product_monitor",
+        handler="functions.product_monitor.graphql_api.handler",
+        description="Read-only GraphQL, persisted queries only (depth <= 6, cost <= 1000), through the cache",
+        # its own function: REST cold starts do not import graphql-core
+        trigger=Http(
+            routes=(
+                Route("GET", "/product-monitor/graphql"),
+                Route("POST", "/product-monitor/graphql"),
+                Route("GET", "/product-monitor/graphql/playground"),
+                Route("GET", "/product-monitor/graphql/docs"),
+                Route("GET", "/product-monitor/graphql/docs/{asset}"),
+                Route("GET", "/product-monitor/graphql/openapi.json"),
+            )
+        ),
+        memory_mb=512,
+        timeout_s=29,
+        database=True,
+        cache=True,
+    ),
+    Function(
+        name="product-monitor-planner",
+        capability="product_monitor",
+        handler="functions.product_monitor.planner.handler",
+        description="Daily run: the tracked ASINs (+ competitors) in jobs of 50-100, enqueued",
+        trigger=Schedule(
+            expression="cron(30 0 * * ? *)", input={"kind": "daily"}, name="product-monitor-daily"
+        ),
+        timeout_s=120,
+        database=True,
+        cache=True,
+        sends_to=("product-monitor-jobs",),
+    ),
+    Function(
+        name="product-monitor-health",
+        capability="product_monitor",
+        handler="functions.product_monitor.planner.handler",
+        description="Health sample every 6 h: a fraction of the tracked ASINs through the same pipeline",
+        trigger=Schedule(
+            expression="rate(6 hours)", input={"kind": "health"}, name="product-monitor-health-sample"
+        ),
+        timeout_s=120,
+        database=True,
+        cache=True,
+        sends_to=("product-monitor-jobs",),
+    ),
+    Function(
+        name="product-monitor-worker",
+        capability="product_monitor",
+        handler="functions.product_monitor.worker.handler",
+        description="One ingest job: Apify (paced by the shared bucket) → staging_raw → normalise → promote",
+        # one job (50-100 ASINs) per invocation; concurrency capped by the upstream quota
+        trigger=Queue(
+            name="product-monitor-jobs",
+            batch_size=1,
+            visibility_timeout_s=3600,
+            max_receive_count=5,
+            max_concurrency=5,
+        ),
+        timeout_s=600,
+        memory_mb=512,
+        database=True,
+        cache=True,
+        secrets=("product-monitor-apify",),
+    ),
 )
 
 
@@ -482,6 +586,13 @@ BUCKETS: tuple[Bucket, ...] = (
         name="snacks-images",
         capability="snacks",
         description="Snack images (image/jpeg, png, webp, gif; at most 5 MiB each)",
+    ),
+    # product_monitor (seed 002) ----------------------------------------------------
+    Bucket(
+        name="product-monitor-exports",
+        capability="product_monitor",
+        description="Competitive report exports (CSV, JSON), handed out as presigned download URLs",
+        expire_after_days=30,
     ),
 )
 

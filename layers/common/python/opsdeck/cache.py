@@ -11,6 +11,14 @@ TTL covering the stale window. ``get_or_load`` answers:
   absent → loads, stores, returns.
 A cache outage degrades to calling the loader: the cache speeds things up, it never
 takes an API down.
+
+Generations (cross-node invalidation without pub/sub): ``get_or_load(..., generations=(k, …))``
+reads the entry and the generation counters in one ``MGET`` and accepts the entry only if it
+was stored under the same generations; a writer calls ``bump(k, …)`` after its commit. Every
+container reads the same counters, so one ``INCR`` invalidates an entry everywhere, and a
+reader that loaded old rows just before the write stores them under the old generation,
+where no later reader will accept them (plain delete-after-write would let that reader
+re-insert the stale value until its TTL).
 """
 
 from __future__ import annotations
@@ -120,6 +128,8 @@ class Cached(Generic[T]):
     age_s: float
     #: strong validator of the value (for HTTP ETag / If-None-Match)
     etag: str
+    #: when the value stops being fresh (epoch seconds); None when it was not cached
+    stale_at: float | None = None
 
 
 def _etag(payload: str) -> str:
@@ -133,27 +143,36 @@ def get_or_load(
     fresh_s: float,
     stale_s: float = 0,
     now: Callable[[], float] = time.time,
+    generations: tuple[str, ...] = (),
 ) -> Cached[T]:
     """Cache-aside read of ``key`` with a stale-while-revalidate window.
 
     The value must be JSON-serialisable (Decimals and datetimes become strings).
     During ``stale_s`` after ``fresh_s`` the stale value is served and exactly one
     caller reloads (guarded by a lock key); if that reload fails, the stale value
-    is served again rather than an error.
+    is served again rather than an error. With ``generations`` (see the module
+    docstring) an entry stored under other generation values is a miss.
     """
     import redis
 
+    gen: list[str] | None = None
     try:
         r = client()
-        raw = r.get(key)
+        if generations:
+            raw, *values = r.mget(key, *generations)
+            gen = [v.decode() if v is not None else "0" for v in values]
+        else:
+            raw = r.get(key)
         entry = _decode(raw) if raw is not None else None
+        if entry is not None and gen is not None and entry.get("g") != gen:
+            entry = None
         t = now()
         if entry is not None:
             age = max(0.0, t - entry["at"])
             if t < entry["stale_at"]:
-                return Cached(entry["v"], "fresh", age, entry["etag"])
+                return Cached(entry["v"], "fresh", age, entry["etag"], entry["stale_at"])
             if not _try_lock(r, key, fresh_s):
-                return Cached(entry["v"], "stale", age, entry["etag"])
+                return Cached(entry["v"], "stale", age, entry["etag"], entry["stale_at"])
     except redis.RedisError:
         value = loader()
         return Cached(value, "bypass", 0.0, _etag(dumps(value)))
@@ -161,9 +180,9 @@ def get_or_load(
         try:
             value = loader()
         except Exception:
-            return Cached(entry["v"], "stale", age, entry["etag"])
-        return store(key, value, fresh_s=fresh_s, stale_s=stale_s, now=now, _state="miss")
-    return store(key, loader(), fresh_s=fresh_s, stale_s=stale_s, now=now, _state="miss")
+            return Cached(entry["v"], "stale", age, entry["etag"], entry["stale_at"])
+        return store(key, value, fresh_s=fresh_s, stale_s=stale_s, now=now, _state="miss", generation=gen)
+    return store(key, loader(), fresh_s=fresh_s, stale_s=stale_s, now=now, _state="miss", generation=gen)
 
 
 def _decode(raw: bytes) -> dict[str, Any] | None:
@@ -190,14 +209,17 @@ def store(
     stale_s: float = 0,
     now: Callable[[], float] = time.time,
     _state: Literal["fresh", "miss"] = "fresh",
+    generation: list[str] | None = None,
 ) -> Cached[T]:
-    """Write ``value`` under ``key`` (fresh for ``fresh_s``, then stale for ``stale_s``)."""
+    """Write ``value`` under ``key`` (fresh for ``fresh_s``, then stale for ``stale_s``),
+    tagged with the ``generation`` values read before the value was loaded."""
     import redis
 
     payload = dumps(value)
     etag = _etag(payload)
     t = now()
-    entry = f'{{"v":{payload},"at":{t!r},"stale_at":{t + fresh_s!r},"etag":{json.dumps(etag)}}}'
+    tag = "" if generation is None else f',"g":{json.dumps(generation)}'
+    entry = f'{{"v":{payload},"at":{t!r},"stale_at":{t + fresh_s!r},"etag":{json.dumps(etag)}{tag}}}'
     try:
         pipe = client().pipeline(transaction=False)
         pipe.set(key, entry, px=max(1, int((fresh_s + stale_s) * 1000)))
@@ -205,7 +227,22 @@ def store(
         pipe.execute()
     except redis.RedisError:
         return Cached(json.loads(payload), "bypass", 0.0, etag)
-    return Cached(json.loads(payload), _state, 0.0, etag)
+    return Cached(json.loads(payload), _state, 0.0, etag, t + fresh_s)
+
+
+def bump(*generations: str, ttl_s: int = 30 * 86_400) -> None:
+    """Invalidate, on every node, the entries read under these generation counters.
+
+    Raises ``redis.RedisError`` when the cache is unreachable (the caller decides: entries
+    then age out by their TTL).
+    """
+    if not generations:
+        return
+    pipe = client().pipeline(transaction=False)
+    for g in generations:
+        pipe.incr(g)
+        pipe.expire(g, ttl_s)
+    pipe.execute()
 
 
 def invalidate(*keys: str) -> int:

@@ -1,0 +1,394 @@
+"""product_monitor: ``python -m bench product_monitor`` (JSON lines).
+
+Database: ``bench.support.database()`` (a throwaway migrated database). Redis: ``BENCH_REDIS_URL``
+(database 14, flushed), else the in-process fake. SQS: moto in process. The Apify simulator
+runs in process over real HTTP (uvicorn on 127.0.0.1:0), as in the tests.
+
+1. **normalise + promote** — 10,000 simulated Apify items in jobs of 100: ``ingest.normalise_all``
+   + ``repository.promote`` (products, metrics, anomaly alerts against the previous day, job and
+   run counters: one transaction per job), first into empty tables, then the same ASINs again
+   the next day (every row updated, anomalies computed against day one). Items/s, target
+   ≥ 10,000 at batch 100.
+2. **GET /v1/products/{asin} through the Lambda handler** (Mangum, JWT, cache, ETag, telemetry):
+   cache-hit p50/p99 on one warm ASIN; then a Zipf workload (s = 1.1) over the 10,000 ASINs
+   with 1 % writes mixed in (a new metric row for the ASIN, then what the worker does after
+   its commit: generation bump + write-through of the new summary), after a warm-up of the
+   same length. The cache starts as an ingest leaves it (every summary written through;
+   ``BENCH_PM_COLD=1`` starts it empty instead). Hit ratio (fresh + stale over all reads) and
+   p50/p95/p99 of the reads (target ≥ 95 %, p95 ≤ 2 ms in process).
+3. **ingestion** — 5,000 tracked ASINs through the planner's handler → SQS (moto) → 4 worker
+   threads calling the worker's handler, against the simulator limited to ``RATE`` requests/s
+   (burst 2) and the client's shared bucket 2 % below it, burst 1 (``CLIENT_MARGIN``). The
+   minimum wall time the limit allows is ``(requests - burst) / RATE`` for the requests the
+   simulator answered; reported: the
+   wall time of planner + queue + workers, its ratio to that minimum (target ≤ 1.15), and
+   ASINs lost (no metric row) or duplicated (fetched twice) — both targets 0.
+
+Figures from a shared/noisy machine are not comparable; record them on a quiet one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import re
+import threading
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bench.support import database, percentiles, quiet_stdout
+
+N_ASINS = 10_000
+BATCH = 100
+RATE = 5.0
+#: the client paces this fraction below the upstream's limit (clock jitter must not tip it over)
+CLIENT_MARGIN = 0.98
+INGEST_ASINS = 5_000
+WORKERS = 4
+
+
+def _asins(n: int, prefix: str = "B0BN") -> list[str]:
+    return [f"{prefix}{i:06d}" for i in range(n)]
+
+
+def _configure(**values: str | None) -> None:
+    from aws_lambda_powertools.utilities import parameters
+
+    from functions.product_monitor import ingest
+    from opsdeck import auth, aws, cache, db, settings
+
+    for key, value in values.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    settings.platform.cache_clear()
+    parameters.clear_caches()
+    db.reset()
+    cache.reset()
+    aws.reset()
+    auth.reset()
+    ingest.reset_clients()
+
+
+def _redis_url() -> str:
+    given = os.environ.get("BENCH_REDIS_URL")
+    return re.sub(r"(rediss?://[^/]+)(/\d+)?$", r"\1/14", given.rstrip("/")) if given else "fakeredis://"
+
+
+class _Context:
+    def __init__(self, name: str, timeout_s: int) -> None:
+        self.function_name = name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:000000000000:function:{name}"
+        self.memory_limit_in_mb = 512
+        self.aws_request_id = "bench"
+        self.log_group_name = f"/aws/lambda/{name}"
+        self.log_stream_name = "bench"
+        self._ms = timeout_s * 1000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self._ms
+
+
+def _truncate() -> None:
+    from sqlalchemy import text
+
+    from opsdeck import cache, db
+
+    with db.transaction() as conn:
+        names = conn.execute(
+            text(
+                "SELECT string_agg(schemaname || '.' || tablename, ', ') FROM pg_tables "
+                "WHERE schemaname IN ('product_monitor', 'staging_raw')"
+            )
+        ).scalar()
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    cache.client().flushdb()
+
+
+# ------------------------------------------------------------ normalise + promote
+
+
+def _plan_jobs(asins: list[str], now: datetime) -> list[Any]:
+    from functions.product_monitor import domain, repository
+    from opsdeck import db
+
+    with db.transaction() as conn:
+        repository.ensure_partitions(conn, now.date() - timedelta(days=40), 3)
+        _, jobs = repository.create_run(conn, "manual", "bench", domain.shard(asins, BATCH, 50), now)
+    return jobs
+
+
+def _promote_all(jobs, items_by_asin: dict[str, Any], captured: datetime) -> float:
+    from functions.product_monitor import ingest, repository
+    from functions.product_monitor.settings import load
+    from opsdeck import db
+
+    thresholds = ingest.thresholds_of(load())
+    started = time.perf_counter()
+    for job_id, asins in jobs:
+        raw = [items_by_asin[a] for a in asins]
+        norm = ingest.normalise_all(raw, asins, captured)
+        with db.transaction() as conn:
+            repository.promote(
+                conn, job_id, None, norm.items, norm.errors, norm.missing, None, thresholds, captured
+            )
+    return time.perf_counter() - started
+
+
+def _throughput() -> Iterable[dict[str, Any]]:
+    from functions.product_monitor import simulator
+
+    asins = _asins(N_ASINS)
+    sim = simulator.Simulator(seed=7)
+    day1 = datetime.now(UTC).replace(hour=0, minute=30) - timedelta(days=1)
+    day2 = day1 + timedelta(days=1)
+    first = {a: sim.item(a) for a in asins}
+    second = {a: sim.item(a) for a in asins}
+    elapsed1 = _promote_all(_plan_jobs(asins, day1), first, day1)
+    elapsed2 = _promote_all(_plan_jobs(asins, day2), second, day2)
+    from sqlalchemy import text
+
+    from opsdeck import db
+
+    with db.transaction() as conn:
+        rows = conn.execute(text("SELECT count(*) FROM product_monitor.product_metrics_daily")).scalar()
+        alerts = conn.execute(text("SELECT count(*) FROM product_monitor.alerts")).scalar()
+    yield {
+        "bench": "product_monitor.normalise_promote",
+        "items": N_ASINS,
+        "batch": BATCH,
+        "empty_tables_items_per_s": round(N_ASINS / elapsed1),
+        "next_day_items_per_s": round(N_ASINS / elapsed2),
+        "metric_rows": rows,
+        "alerts_next_day": alerts,
+        "target_items_per_s": 10_000,
+    }
+
+
+# ------------------------------------------------------------------ GET product
+
+
+def _events(asins: list[str], token: str) -> dict[str, dict]:
+    from localcloud.events import http_event
+
+    return {
+        a: http_event(
+            "GET",
+            f"/product-monitor/v1/products/{a}",
+            headers={"authorization": f"Bearer {token}"},
+            route_key="GET /product-monitor/v1/products/{asin}",
+            path_parameters={"asin": a},
+        )
+        for a in asins
+    }
+
+
+def _reads() -> Iterable[dict[str, Any]]:
+    import copy
+
+    from sqlalchemy import text
+
+    from functions.product_monitor import api, cachekeys
+    from opsdeck import db
+    from opsdeck.auth import issue_dev_token
+
+    ctx = _Context("product-monitor-api", 29)
+    asins = _asins(N_ASINS)
+    token = issue_dev_token("bench", roles=["viewer"])
+    events = _events(asins, token)
+    asyncio.set_event_loop(asyncio.new_event_loop())
+
+    def get(asin: str) -> tuple[float, str]:
+        event = copy.copy(events[asin])
+        t = time.perf_counter()
+        response = api.handler(event, ctx)
+        took = time.perf_counter() - t
+        assert response["statusCode"] == 200, response
+        return took, response["headers"]["x-cache"]
+
+    from functions.product_monitor import views
+
+    with_cold = os.environ.get("BENCH_PM_COLD") == "1"
+    if not with_cold:  # what the ingest left behind: every summary written through by the worker
+        for start in range(0, N_ASINS, BATCH):
+            with db.transaction() as conn:
+                views.write_through(conn, asins[start : start + BATCH])
+    hot = asins[0]
+    for _ in range(200):
+        get(hot)
+    samples = [get(hot)[0] for _ in range(3000)]
+    yield {"bench": "product_monitor.get_product.cache_hit", "requests": len(samples), **percentiles(samples)}
+
+    rng = random.Random(11)
+    weights = [1 / (i + 1) ** 1.1 for i in range(N_ASINS)]
+    order = list(range(N_ASINS))
+    rng.shuffle(order)  # popularity is not ASIN order
+    ranked = [asins[i] for i in order]
+    n = 20_000
+
+    def workload(record: bool) -> dict[str, Any]:
+        picks = rng.choices(ranked, weights=weights, k=n)
+        reads, states, writes = [], {"fresh": 0, "stale": 0, "miss": 0, "bypass": 0}, 0
+        for i, asin in enumerate(picks):
+            if i % 100 == 99:  # 1 % writes: a new capture of a popular ASIN, then the worker's invalidation
+                target = picks[i - 1]
+                with db.transaction() as conn:
+                    conn.execute(
+                        text(
+                            "UPDATE product_monitor.product_metrics_daily SET price = price + 0.01, "
+                            "captured_at = captured_at + interval '1 second' "
+                            "WHERE asin = :a AND date = "
+                            "(SELECT max(date) FROM product_monitor.product_metrics_daily WHERE asin = :a)"
+                        ),
+                        {"a": target},
+                    )
+                cachekeys.invalidate([target])  # what the worker does after its commit
+                with db.transaction() as conn:
+                    views.write_through(conn, [target])
+                writes += 1
+                continue
+            took, state = get(asin)
+            reads.append(took)
+            states[state] += 1
+        hits = states["fresh"] + states["stale"]
+        return {
+            "reads": len(reads),
+            "writes": writes,
+            "distinct_asins": len(set(picks)),
+            "hit_ratio": round(hits / len(reads), 4),
+            "states": states,
+            **(percentiles(reads) if record else {}),
+        }
+
+    warm = workload(record=False)
+    measured = workload(record=True)
+    yield {
+        "bench": "product_monitor.get_product.zipf",
+        "asins": N_ASINS,
+        "zipf_s": 1.1,
+        "cache_start": "empty" if with_cold else "written through by the ingest",
+        "warmup_hit_ratio": warm["hit_ratio"],
+        **measured,
+        "target_hit_ratio": 0.95,
+        "target_p95_us": 2000,
+    }
+
+
+# ------------------------------------------------------------------- ingestion
+
+
+def _ingestion() -> Iterable[dict[str, Any]]:
+    import boto3
+    from sqlalchemy import text
+
+    from functions.product_monitor import planner, repository, simulator, worker
+    from localcloud.events import schedule_event, sqs_record
+    from opsdeck import db
+
+    _truncate()
+    asins = _asins(INGEST_ASINS, "B0IN")
+    with db.transaction() as conn:
+        repository.track(conn, asins, "bench", datetime.now(UTC))
+    sim = simulator.Simulator(seed=5, rate_per_s=RATE, burst=2)  # 5/s, bursts of 2 tolerated
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url = sqs.create_queue(QueueName="product-monitor-jobs", Attributes={"VisibilityTimeout": "3600"})[
+        "QueueUrl"
+    ]
+    with simulator.serve(simulator.create_app(sim)) as served:
+        _configure(
+            **simulator.local_environment(served.url),
+            PRODUCT_MONITOR_JOBS_QUEUE_URL=url,
+            PRODUCT_MONITOR_APIFY_SECRET_ID=None,
+            APIFY_RATE_PER_S=str(RATE * CLIENT_MARGIN),
+            APIFY_BURST="1",
+            APIFY_POLL_WAIT_S="0",
+            DB_POOL_SIZE=str(WORKERS + 1),
+        )
+        failures: list[Any] = []
+        started = time.perf_counter()
+        plan = planner.handler(
+            schedule_event("opsdeck-bench-product-monitor-daily", detail={"kind": "daily"}),
+            _Context("product-monitor-planner", 120),
+        )
+
+        def consume() -> None:
+            idle = 0
+            while idle < 3:
+                got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, WaitTimeSeconds=0)
+                messages = got.get("Messages", [])
+                if not messages:
+                    idle += 1
+                    time.sleep(0.05)
+                    continue
+                idle = 0
+                m = messages[0]
+                event = {
+                    "Records": [
+                        sqs_record(m["Body"], queue_name="product-monitor-jobs", message_id=m["MessageId"])
+                    ]
+                }
+                result = worker.handler(event, _Context("product-monitor-worker", 600))
+                if result["batchItemFailures"]:
+                    failures.append(result)  # left on the queue: visible again after the timeout
+                else:
+                    sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+
+        threads = [threading.Thread(target=consume) for _ in range(WORKERS)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wall = time.perf_counter() - started
+    with db.transaction() as conn:
+        promoted = conn.execute(
+            text("SELECT count(DISTINCT asin) FROM product_monitor.product_metrics_daily")
+        ).scalar()
+        jobs = conn.execute(text("SELECT status, count(*) FROM product_monitor.ingest_jobs GROUP BY 1")).all()
+    fetched = sim.stats.asins_fetched
+    answered = sim.stats.requests - sim.stats.throttled
+    minimum = max(0, answered - 2) / RATE
+    yield {
+        "bench": "product_monitor.ingestion",
+        "asins": INGEST_ASINS,
+        "jobs": len(plan["jobs"]),
+        "workers": WORKERS,
+        "rate_per_s": RATE,
+        "upstream_requests": sim.stats.requests,
+        "throttled": sim.stats.throttled,
+        "wall_s": round(wall, 2),
+        "minimum_s": round(minimum, 2),
+        "wall_vs_minimum": round(wall / minimum, 3) if minimum else None,
+        "lost": INGEST_ASINS - promoted,
+        "duplicated": sum(1 for c in fetched.values() if c > 1),
+        "job_failures": len(failures),
+        "job_status": {s: c for s, c in jobs},
+        "target_wall_vs_minimum": 1.15,
+    }
+
+
+def run() -> Iterable[dict[str, Any]]:
+    from moto import mock_aws
+
+    with database(), mock_aws(), quiet_stdout():
+        _configure(
+            REDIS_URL=_redis_url(),
+            AWS_DEFAULT_REGION="us-east-1",
+            JWT_ISSUER="opsdeck-local",
+            JWT_AUDIENCE="opsdeck",
+            JWT_HS256_SECRET="bench-product-monitor-secret-0123456789abcdef",  # noqa: S106 - bench only
+            JWT_ALGORITHMS="HS256",
+            POWERTOOLS_LOG_LEVEL="ERROR",
+            POWERTOOLS_METRICS_NAMESPACE="bench",
+        )
+        from opsdeck import cache
+
+        cache.client().flushdb()
+        results = list(_throughput())
+        results += list(_reads())
+        results += list(_ingestion())
+    yield from results

@@ -1,0 +1,150 @@
+"""GraphQL through its own handler: persisted queries only, op/vh, depth and cost limits, the
+same cache as REST, RBAC, the playground only in local mode, metrics per op."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import subprocess
+import sys
+
+import pytest
+
+from functions.product_monitor import cachekeys, graphql_api
+from localcloud.events import http_event
+from tests.support import ROOT, LambdaContext, env
+
+OWN = [f"B0GQL{i:05d}" for i in range(50)]
+A, B = OWN[0], OWN[1]
+SUMMARY = graphql_api.op_of(graphql_api.QUERIES["ProductSummary"])
+WITH_COMPETITORS = graphql_api.op_of(graphql_api.QUERIES["ProductWithCompetitors"])
+
+
+@pytest.fixture
+def loaded(pm):
+    pm.call("POST", "/v1/tracked-asins", roles=["operator"], body={"asins": OWN})
+    pm.call("POST", "/v1/competitor-links", roles=["operator"], body={"asin": A, "competitor_asin": B})
+    pm.call("POST", "/v1/ingest-runs", roles=["operator"])
+    pm.drain()
+    return pm
+
+
+def gql(method: str, *, roles=("viewer",), body=None, query=None):
+    from opsdeck.auth import issue_dev_token
+
+    headers = {}
+    if roles is not None:
+        headers["authorization"] = "Bearer " + issue_dev_token("tester", roles=list(roles))
+    event = http_event(method, "/product-monitor/graphql", headers=headers, body=body, query=query or "")
+    response = graphql_api.handler(event, LambdaContext("product-monitor-graphql", timeout_s=29))
+    text = response.get("body") or ""
+    if response.get("isBase64Encoded"):
+        text = base64.b64decode(text).decode()
+    ctype = response["headers"].get("content-type", "")
+    return response["statusCode"], (json.loads(text) if "json" in ctype and text else text)
+
+
+def test_persisted_query_reads_through_the_rest_cache(loaded):
+    from opsdeck import cache
+
+    cache.client().delete(cachekeys.summary(A))
+    status, body = gql("POST", body={"op": SUMMARY, "variables": {"asin": A}})
+    assert status == 200 and "errors" not in body
+    product = body["data"]["product"]
+    assert product["asin"] == A and product["tracked"] is True and product["latest"]["price"]
+    assert cache.client().exists(cachekeys.summary(A))  # stored where REST reads it
+    _, _, rest = loaded.call("GET", f"/v1/products/{A}")
+    assert rest["latest"]["price"]["amount"] == product["latest"]["price"]
+
+
+def test_nested_persisted_query_with_competitors_and_recommendation(loaded):
+    status, body = gql("POST", body={"op": WITH_COMPETITORS, "variables": {"asin": A, "range": "7d"}})
+    assert status == 200, body
+    product = body["data"]["product"]
+    assert [c["asin"] for c in product["competitors"]] == [B]
+    assert len(product["metrics"]) == 1 and product["recommendation"]["version"] >= 1
+
+
+def test_the_query_text_is_accepted_only_when_it_is_persisted(loaded):
+    query = graphql_api.QUERIES["ProductSummary"]
+    assert gql("POST", body={"op": SUMMARY, "query": query, "variables": {"asin": A}})[0] == 200
+    assert gql("POST", body={"query": query, "variables": {"asin": A}})[0] == 422  # op is required
+    unknown = '{ product(asin: "B0GQL00000") { asin } }'
+    status, body = gql("POST", body={"op": graphql_api.op_of(unknown), "query": unknown})
+    assert status == 404 and body["type"].endswith("/persisted-query-not-found")
+    status, body = gql("POST", body={"op": "0" * 64})
+    assert status == 404 and body["type"].endswith("/persisted-query-not-found")
+    assert gql("POST", body={"op": SUMMARY, "query": "{ x }"})[0] == 409
+    assert gql("POST", body={"op": "not-a-hash"})[0] == 422
+
+
+def test_get_with_op_and_variables_hash(loaded):
+    variables = json.dumps({"asin": A})
+    vh = hashlib.sha256(variables.encode()).hexdigest()
+    status, body = gql("GET", query={"op": SUMMARY, "vh": vh, "variables": variables})
+    assert status == 200 and body["data"]["product"]["asin"] == A
+    assert gql("GET", query={"op": SUMMARY, "vh": "a" * 64, "variables": variables})[0] == 409
+    assert gql("GET", query={"op": SUMMARY, "variables": variables})[0] == 409
+
+
+def test_depth_and_cost_limits_are_enforced(loaded, monkeypatch):
+    deep = (
+        'query Deep { product(asin: "B0GQL00000") { competitors { competitors { competitors { '
+        "competitors { competitors { asin } } } } } } }"
+    )
+    costly = (
+        'query Costly { product(asin: "B0GQL00000") { competitors { competitors { '
+        "metrics { date price rating bsr } } } } }"
+    )
+    registry = dict(graphql_api.PERSISTED)
+    registry.update({graphql_api.op_of(deep): deep, graphql_api.op_of(costly): costly})
+    monkeypatch.setattr(graphql_api, "PERSISTED", registry)
+    status, body = gql("POST", body={"op": graphql_api.op_of(deep)})
+    assert status == 400 and body["type"].endswith("/query-too-complex") and body["depth"] == 7
+    status, body = gql("POST", body={"op": graphql_api.op_of(costly)})
+    assert status == 400 and body["cost"] > graphql_api.MAX_COST and "depth" not in body
+    for q in graphql_api.QUERIES.values():  # what is persisted stays within the limits
+        depth, cost = graphql_api.depth_and_cost(graphql_api.graphql.parse(q))
+        assert depth <= graphql_api.MAX_DEPTH and cost <= graphql_api.MAX_COST
+
+
+def test_roles_and_bad_arguments(loaded):
+    assert gql("POST", roles=None, body={"op": SUMMARY, "variables": {"asin": A}})[0] == 401
+    assert gql("POST", roles=["nobody"], body={"op": SUMMARY, "variables": {"asin": A}})[0] == 403
+    status, body = gql("POST", body={"op": SUMMARY, "variables": {"asin": "nope"}})
+    assert (
+        status == 200 and body["data"]["product"] is None and "^[A-Z0-9]{10}$" in body["errors"][0]["message"]
+    )
+    status, body = gql("POST", body={"op": SUMMARY, "variables": {"asin": "B0NOTHERE1"}})
+    assert status == 200 and body["data"]["product"] is None and "errors" not in body
+
+
+def test_playground_only_in_local_mode(loaded):
+    def page():
+        event = http_event("GET", "/product-monitor/graphql/playground")
+        return graphql_api.handler(event, LambdaContext("product-monitor-graphql"))["statusCode"]
+
+    assert page() == 404  # STAGE=test
+    with env(STAGE="local"):
+        assert page() == 200
+
+
+def test_requests_are_counted_per_op(loaded):
+    gql("POST", body={"op": SUMMARY, "variables": {"asin": A}})
+    gql("POST", body={"op": SUMMARY, "variables": {"asin": B}})
+    _, _, text = loaded.call("GET", "/v1/metrics", roles=["operator"])
+    assert f'route="graphql:{SUMMARY[:12]}",status="200"}} 2' in text
+
+
+def test_the_rest_handler_does_not_import_graphql():
+    probe = "import sys; import functions.product_monitor.api; print('graphql' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env={"PYTHONPATH": f"{ROOT / 'layers/common/python'}:{ROOT}", "PATH": "/usr/bin:/bin"},
+    )
+    assert out.stdout.strip().splitlines()[-1] == "False"

@@ -1,0 +1,247 @@
+"""Planner → queue → worker → staging → promote, through the handlers and sample events."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy import text
+
+from functions.product_monitor import ingest, repository
+from functions.product_monitor.settings import load
+
+OWN = [f"B0OWN{i:05d}" for i in range(240)]
+RIVALS = [f"B0RIV{i:05d}" for i in range(10)]
+
+
+def snapshot(pm) -> dict:
+    return {
+        "products": pm.sql(
+            "SELECT asin, title, updated_at, list_price FROM product_monitor.products ORDER BY asin"
+        ),
+        "metrics": pm.sql(
+            "SELECT asin, date, price, rating, bsr, captured_at FROM product_monitor.product_metrics_daily "
+            "ORDER BY asin, date"
+        ),
+        "alerts": pm.sql("SELECT id FROM product_monitor.alerts ORDER BY id"),
+        "recommendations": pm.sql("SELECT asin, version FROM product_monitor.recommendations ORDER BY 1, 2"),
+        "runs": pm.sql(
+            "SELECT id, jobs_succeeded, items_ok, items_failed, cost_usd FROM product_monitor.ingest_runs"
+        ),
+    }
+
+
+def test_daily_run_shards_fetches_and_promotes_everything(pm):
+    pm.track(OWN)
+    for rival in RIVALS:
+        repository.link(pm.db, OWN[0], rival, "test", datetime.now(UTC))
+    planned = pm.plan()
+    assert planned["asins"] == 250 and len(planned["jobs"]) == 3
+    sizes = pm.sql(
+        "SELECT cardinality(asins) FROM product_monitor.ingest_jobs WHERE run_id = :r ORDER BY seq",
+        r=planned["run_id"],
+    )
+    assert [s[0] for s in sizes] == [84, 83, 83]
+
+    results = pm.drain()
+    assert results == [{"batchItemFailures": []}] * 3
+    assert pm.scalar("SELECT count(*) FROM product_monitor.product_metrics_daily") == 250
+    assert pm.scalar("SELECT count(*) FROM product_monitor.products WHERE updated_at IS NOT NULL") == 250
+    assert pm.scalar("SELECT count(*) FROM staging_raw.raw_events") == 250
+    run = pm.sql("SELECT status, jobs_succeeded, items_ok, cost_usd, kpis FROM product_monitor.ingest_runs")[
+        0
+    ]
+    assert run.status == "succeeded" and run.jobs_succeeded == 3 and run.items_ok == 250
+    assert run.cost_usd == pytest.approx(250 * 0.0025)
+    assert run.kpis["coverage"] == 1 and run.kpis["job_success_rate"] == 1
+    # the own ASIN with competitors got a report and recommendations
+    rec = repository.latest_recommendation(pm.db, OWN[0])
+    assert rec["generator"] == "rules" and rec["report"]["competitors"] == 10
+    assert all(row["price"] is not None for row in rec["report"]["rows"])
+    # one version per job that changed what the report reads (its own ASIN's, then the rivals')
+    assert rec["version"] == pm.scalar(
+        "SELECT count(DISTINCT job_id) FROM product_monitor.product_metrics_daily WHERE asin = ANY(:a)",
+        a=[OWN[0], *RIVALS],
+    )
+    assert set(pm.sim.stats.asins_fetched) == set(OWN) | set(RIVALS)
+
+
+def test_health_sample_fetches_a_fraction(pm, configure):
+    pm.track(OWN)
+    with configure(HEALTH_SAMPLE_FRACTION="0.5"):
+        planned = pm.plan("health")
+    assert planned["kind"] == "health" and planned["asins"] == 120 and len(planned["jobs"]) == 2
+    assert pm.scalar("SELECT kind FROM product_monitor.ingest_runs") == "health"
+
+
+def test_duplicate_delivery_and_replay_change_nothing(pm):
+    pm.track(OWN[:60])
+    repository.link(pm.db, OWN[0], OWN[1], "test", datetime.now(UTC))
+    pm.plan()
+    (message,) = pm.receive()
+    assert pm.work([message["Body"]]) == {"batchItemFailures": []}
+    before = snapshot(pm)
+    fetched = pm.sim.stats.items_served
+
+    assert pm.work([message["Body"]], receive_count=2) == {"batchItemFailures": []}
+    assert snapshot(pm) == before
+    assert pm.sim.stats.items_served == fetched  # not even fetched again
+
+    job_id = uuid.UUID(json.loads(message["Body"])["job_id"])
+    totals = ingest.replay(job_id=job_id)
+    assert totals["jobs"] == 1 and totals["items"] == 60
+    assert totals["metrics_written"] == 0 and totals["products_written"] == 0
+    assert snapshot(pm) == before
+
+
+def test_malformed_items_go_to_the_runs_error_list_not_the_core_tables(pm):
+    pm.sim.malformed_rate = 0.3
+    pm.track(OWN[:100])
+    planned = pm.plan()
+    pm.drain()
+    job = repository.job_view(pm.db, uuid.UUID(planned["jobs"][0]))
+    assert job["status"] == "succeeded"
+    assert job["items_failed"] == len(job["errors"]) > 0
+    assert job["items_ok"] + job["items_failed"] == 100
+    assert {e["reason"] for e in job["errors"]} & {"missing or invalid asin", "stars is above 5"} or job[
+        "errors"
+    ]
+    good = pm.scalar("SELECT count(*) FROM product_monitor.product_metrics_daily")
+    assert good == job["items_ok"]
+    # an ASIN whose only item was malformed has no metric row, and is reported missing
+    assert set(job["missing"]) >= {e["asin"] for e in job["errors"] if e["asin"]}
+    assert pm.scalar("SELECT count(*) FROM staging_raw.raw_events") == 100  # raw kept, for audit/replay
+    run = pm.sql("SELECT status, items_failed FROM product_monitor.ingest_runs")[0]
+    assert run.status == "succeeded" and run.items_failed == job["items_failed"]
+
+
+def test_a_failure_mid_promotion_leaves_the_core_tables_untouched(pm, monkeypatch):
+    pm.track(OWN[:50])
+    pm.plan()
+    (message,) = pm.receive()
+    real = repository._insert_alerts
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk full")  # after products and metrics were written in the transaction
+
+    monkeypatch.setattr(repository, "_insert_alerts", boom)
+    result = pm.work([message["Body"]])
+    assert len(result["batchItemFailures"]) == 1
+    assert pm.scalar("SELECT count(*) FROM product_monitor.product_metrics_daily") == 0
+    assert pm.scalar("SELECT count(*) FROM product_monitor.products WHERE updated_at IS NOT NULL") == 0
+    assert pm.scalar("SELECT status FROM product_monitor.ingest_jobs") == "running"
+    assert pm.scalar("SELECT jobs_succeeded FROM product_monitor.ingest_runs") == 0
+    assert pm.scalar("SELECT count(*) FROM staging_raw.raw_events") == 50  # staged before
+
+    monkeypatch.setattr(repository, "_insert_alerts", real)
+    assert pm.work([message["Body"]], receive_count=2) == {"batchItemFailures": []}
+    assert pm.scalar("SELECT count(*) FROM product_monitor.product_metrics_daily") == 50
+    assert pm.scalar("SELECT attempts FROM product_monitor.ingest_jobs") == 2
+
+
+def test_upstream_failure_is_retried_then_fails_the_job_on_its_last_receive(pm, configure):
+    pm.sim.error_rate = 1.0
+    pm.track(OWN[:50] + OWN[100:160])
+    planned = pm.plan()
+    messages = pm.receive()
+    assert len(messages) == 2
+    first, second = messages
+    with configure(APIFY_BURST="4"):
+        result = pm.work([first["Body"]], receive_count=1)
+        assert len(result["batchItemFailures"]) == 1
+        assert pm.scalar("SELECT status FROM product_monitor.ingest_jobs WHERE seq = 0") == "running"
+        result = pm.work([first["Body"]], receive_count=5)  # the catalog's max_receive_count
+        assert len(result["batchItemFailures"]) == 1
+    job = repository.job_view(pm.db, uuid.UUID(json.loads(first["Body"])["job_id"]))
+    assert job["status"] == "failed" and "503" in job["errors"][0]["reason"]
+    pm.sim.error_rate = 0.0
+    assert pm.work([second["Body"]]) == {"batchItemFailures": []}
+    run = repository.run_view(pm.db, uuid.UUID(planned["run_id"]))
+    assert run["status"] == "partial" and run["jobs_failed"] == 1 and run["jobs_succeeded"] == 1
+
+
+def test_a_bad_record_fails_alone(pm):
+    pm.track(OWN[:50])
+    pm.plan()
+    (message,) = pm.receive()
+    result = pm.work([message["Body"], '{"job_id": "not-a-uuid"', json.dumps({"job_id": str(uuid.uuid4())})])
+    assert len(result["batchItemFailures"]) == 2
+    assert pm.scalar("SELECT status FROM product_monitor.ingest_jobs") == "succeeded"
+
+
+def test_sample_event_with_poison_reports_only_the_poison_and_the_unknown_job(pm):
+    from functions.product_monitor import worker
+    from tests.support import LambdaContext, load_event
+
+    event = load_event("product-monitor-worker/batch-with-poison.json")
+    result = worker.handler(event, LambdaContext("product-monitor-worker", timeout_s=600))
+    assert sorted(f["itemIdentifier"] for f in result["batchItemFailures"]) == sorted(
+        r["messageId"] for r in event["Records"]
+    )  # the sample job id was never planned here, the other record is not JSON
+
+
+def test_anomalies_against_the_previous_day_become_alerts_once(pm):
+    pm.track(OWN[:50])
+    yesterday = date.today() - timedelta(days=1)
+    repository.ensure_partitions(pm.db, yesterday, 1)
+    pm.db.execute(
+        text(
+            "INSERT INTO product_monitor.product_metrics_daily "
+            "(asin, date, price, rating, bsr, in_stock, captured_at) "
+            "VALUES (:a, :d, 100000, 5.0, 1, true, now() - interval '1 day')"
+        ),
+        {"a": OWN[0], "d": yesterday},
+    )
+    pm.plan()
+    (message,) = pm.receive()
+    pm.work([message["Body"]])
+    kinds = {r.kind for r in pm.sql("SELECT kind FROM product_monitor.alerts WHERE asin = :a", a=OWN[0])}
+    assert {"price_drop", "bsr_jump"} <= kinds
+    today = pm.scalar(
+        "SELECT rating FROM product_monitor.product_metrics_daily WHERE asin = :a AND date = current_date",
+        a=OWN[0],
+    )
+    assert ("rating_drop" in kinds) == (5 - today >= 0.2)
+    count = pm.scalar("SELECT count(*) FROM product_monitor.alerts")
+    ingest.replay(job_id=uuid.UUID(json.loads(message["Body"])["job_id"]))
+    assert pm.scalar("SELECT count(*) FROM product_monitor.alerts") == count
+
+
+def test_throttling_lowers_the_shared_pace_instead_of_failing(pm, configure):
+    pm.sim.rate_per_s, pm.sim.burst = 3.0, 1
+    pm.track(OWN[:50])
+    pm.plan()
+    (message,) = pm.receive()
+    with configure(APIFY_RATE_PER_S="50", APIFY_BURST="50"):
+        assert pm.work([message["Body"]]) == {"batchItemFailures": []}
+        settings = load()
+        assert pm.sim.stats.throttled >= 1
+        assert ingest.Pace(settings).current() < 50
+
+
+def printed(capsys) -> dict:
+    """The command's JSON (metric lines of the Lambda runtime's EMF format come before it)."""
+    out = capsys.readouterr().out
+    return json.loads(out[out.index('{\n  "jobs"') :])
+
+
+def test_replay_raw_command_rebuilds_core_rows_from_staging(pm, capsys):
+    from opsdeck_cli.main import main
+
+    pm.track(OWN[:50])
+    planned = pm.plan()
+    pm.drain()
+    before = snapshot(pm)
+    # the core rows are lost (say, a bad manual fix); the raw items are still in staging
+    pm.db.execute(text("DELETE FROM product_monitor.product_metrics_daily"))
+    pm.db.execute(text("UPDATE product_monitor.products SET updated_at = NULL, title = NULL"))
+    assert main(["product-monitor", "replay-raw", "--run", planned["run_id"]]) == 0
+    totals = printed(capsys)
+    assert totals == {"jobs": 1, "items": 50, "malformed": 0, "metrics_written": 50, "products_written": 50}
+    after = snapshot(pm)
+    assert after["metrics"] == before["metrics"] and after["products"] == before["products"]
+    assert main(["product-monitor", "replay-raw", "--job", planned["jobs"][0]]) == 0
+    assert printed(capsys)["metrics_written"] == 0  # a second replay changes nothing
+    assert main(["product-monitor", "replay-raw", "--since", "2026-01-01T00:00:00"]) == 2  # no time zone
