@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
-from opsdeck.naming import function_name_env, queue_url_env, schedule_rule_env, secret_id_env
+from opsdeck.naming import (
+    function_name_env,
+    queue_url_env,
+    schedule_rule_env,
+    secret_id_env,
+    secret_prefix_env,
+)
 
 # ------------------------------------------------------------------------- types
 
@@ -126,7 +132,7 @@ class Manual:
 
 
 Trigger = Http | Schedule | Queue | Deploy | Manual
-ResourceKind = Literal["queue", "secret", "schedule", "function"]
+ResourceKind = Literal["queue", "secret", "schedule", "function", "secret_prefix"]
 
 
 @dataclass(frozen=True)
@@ -147,6 +153,9 @@ class Function:
     secrets: tuple[str, ...] = ()
     #: names of catalog schedules this function may enable/disable
     controls_schedules: tuple[str, ...] = ()
+    #: secrets named at run time (users register references to them): this function may read
+    #: every secret named ``<stack>/<prefix>/…``; ``<PREFIX>_SECRET_PREFIX`` holds ``<stack>/<prefix>/``
+    secret_prefixes: tuple[str, ...] = ()
     #: functions this function may invoke
     invokes: tuple[str, ...] = ()
     reserved_concurrency: int | None = None
@@ -167,6 +176,7 @@ class Function:
         env.update({secret_id_env(s): ("secret", s) for s in self.secrets})
         env.update({schedule_rule_env(s): ("schedule", s) for s in self.controls_schedules})
         env.update({function_name_env(f): ("function", f) for f in self.invokes})
+        env.update({secret_prefix_env(p): ("secret_prefix", p) for p in self.secret_prefixes})
         return env
 
     def runtime_environment(self, stage: str) -> dict[str, str]:
@@ -270,6 +280,87 @@ FUNCTIONS: tuple[Function, ...] = (
         database=True,
         cache=True,
         secrets=("marketplace-spapi",),
+    ),
+    # platform_sync (seed 001) -------------------------------------------------------
+    Function(
+        name="platform-sync-api",
+        capability="platform_sync",
+        handler="functions.platform_sync.api.handler",
+        description="Platforms CRUD, run now, scheduler control and config, jobs (JWT roles in the function)",
+        trigger=Http(
+            routes=(
+                *(
+                    Route(method, "/platform-sync/api/v1" + path, authorizer="jwt")
+                    for method, path in (
+                        ("POST", "/platforms"),
+                        ("GET", "/platforms"),
+                        ("GET", "/platforms/active"),
+                        ("GET", "/platforms/{platform_id}"),
+                        ("PUT", "/platforms/{platform_id}"),
+                        ("DELETE", "/platforms/{platform_id}"),
+                        ("POST", "/run/{task_type}"),
+                        ("GET", "/scheduler"),
+                        *(("POST", f"/scheduler/{a}") for a in ("start", "pause", "resume", "stop")),
+                        *(
+                            ("POST", f"/scheduler/{{task_type}}/{a}")
+                            for a in ("start", "pause", "resume", "stop")
+                        ),
+                        ("GET", "/scheduler/config"),
+                        ("POST", "/scheduler/config"),
+                        ("GET", "/scheduler/config/{task_type}"),
+                        ("PUT", "/scheduler/config/{task_type}"),
+                        ("GET", "/jobs"),
+                        ("GET", "/jobs/{job_id}"),
+                    )
+                ),
+                Route("GET", "/platform-sync/docs"),
+                Route("GET", "/platform-sync/openapi.json"),
+            )
+        ),
+        memory_mb=512,
+        timeout_s=29,
+        database=True,
+        sends_to=("platform-sync-jobs",),
+        controls_schedules=("platform-sync-sync-schedule", "platform-sync-valid-schedule"),
+    ),
+    *(
+        Function(
+            name=f"platform-sync-dispatch-{task_type}",
+            capability="platform_sync",
+            handler="functions.platform_sync.dispatcher.handler",
+            description=f"Every minute: one {task_type} job per active platform (deterministic ids)",
+            trigger=Schedule(
+                expression="rate(1 minute)",
+                input={"task_type": task_type},
+                name=f"platform-sync-{task_type}-schedule",
+            ),
+            timeout_s=60,
+            database=True,
+            sends_to=("platform-sync-jobs",),
+            # re-disables its own rule when a redeploy re-enabled it while the task type is paused
+            controls_schedules=(f"platform-sync-{task_type}-schedule",),
+        )
+        for task_type in ("sync", "valid")
+    ),
+    Function(
+        name="platform-sync-worker",
+        capability="platform_sync",
+        handler="functions.platform_sync.worker.handler",
+        description="Runs sync/valid jobs against the platforms (SSRF-guarded), records attempts, retries",
+        trigger=Queue(
+            name="platform-sync-jobs",
+            batch_size=10,
+            visibility_timeout_s=360,
+            max_receive_count=3,
+            max_concurrency=20,
+        ),
+        timeout_s=60,
+        memory_mb=512,
+        database=True,
+        # deferred jobs (task type at its concurrency limit) are sent again with a delay
+        sends_to=("platform-sync-jobs",),
+        secret_prefixes=("platform-sync",),
+        environment={"PLATFORM_SYNC_MAX_RECEIVE_COUNT": "3"},
     ),
     # backoffice (seed 004) ----------------------------------------------------------
     Function(

@@ -104,6 +104,7 @@ class CatalogFunctions(Construct):
             "secret": lambda name: self.secrets.secrets[name].secret_arn,
             "schedule": self.names.rule,
             "function": self.names.function,
+            "secret_prefix": lambda prefix: self.names.secret(prefix) + "/",
         }
         return {var: resolve[kind](name) for var, (kind, name) in f.wiring_environment().items()}
 
@@ -159,6 +160,22 @@ class CatalogFunctions(Construct):
             self.data.cache_auth_secret.grant_read(role)
         for s in f.secrets:
             self.secrets.secrets[s].grant_read(role)
+        if f.secret_prefixes:
+            # secrets users register by reference: only those under <stack>/<prefix>/
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+                    resources=[
+                        stack.format_arn(
+                            service="secretsmanager",
+                            resource="secret",
+                            resource_name=self.names.secret(p) + "/*",
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                        for p in f.secret_prefixes
+                    ],
+                )
+            )
         for q in f.sends_to:
             self.queues.queues[q].grant_send_messages(role)
         if f.controls_schedules:

@@ -33,6 +33,7 @@ IMPLEMENTED: dict[str, dict[str, str]] = {
         "sends_to": "<QUEUE>_QUEUE_URL of the local queue",
         "secrets": "<SECRET>_SECRET_ID of a Secrets Manager secret on the local endpoint",
         "controls_schedules": "<SCHEDULE>_RULE_NAME of the local EventBridge rule",
+        "secret_prefixes": "<PREFIX>_SECRET_PREFIX = '<prefix>/' (local secrets have no stack prefix)",
         "invokes": "<FUNCTION>_FUNCTION_NAME; Lambda Invoke on the local endpoint",
         "reserved_concurrency": "concurrent invocations capped; synchronous callers are throttled",
         "tracer": "POWERTOOLS_TRACE_DISABLED (traces are not collected locally)",

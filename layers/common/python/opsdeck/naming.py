@@ -26,3 +26,8 @@ def schedule_rule_env(schedule: str) -> str:
 def function_name_env(function: str) -> str:
     """``marketplace-sync`` → ``MARKETPLACE_SYNC_FUNCTION_NAME`` (for functions that invoke others)."""
     return _env(function) + "_FUNCTION_NAME"
+
+
+def secret_prefix_env(prefix: str) -> str:
+    """``platform-sync`` → ``PLATFORM_SYNC_SECRET_PREFIX`` (secrets named ``<stack>/<prefix>/…``)."""
+    return _env(prefix) + "_SECRET_PREFIX"

@@ -1,0 +1,226 @@
+"""Request and response bodies of ``platform-sync-api`` (constraints declared, so OpenAPI has them)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from .domain import JOB_ID, MAX_ATTEMPTS, MAX_CONNECT_TIMEOUT_S, MAX_READ_TIMEOUT_S, TaskType
+
+Name = Annotated[
+    str, StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._\-]*$")
+]
+EndpointPath = Annotated[str, StringConstraints(max_length=200, pattern=r"^/[A-Za-z0-9._~\-/]*$")]
+HeaderName = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9\-]+$")]
+SecretRef = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=512, pattern=r"^[A-Za-z0-9/_+=.@:\-]+$"),
+]
+BaseUrl = Annotated[str, StringConstraints(min_length=8, max_length=2048)]
+JobId = Annotated[str, StringConstraints(pattern=JOB_ID, max_length=80)]
+
+
+class Endpoints(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sync: EndpointPath = "/sync"
+    valid: EndpointPath = "/valid"
+
+
+class PlatformIn(BaseModel):
+    """A platform service (a Node.js app in the seed) and how to call it."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "staywell",
+                    "description": "Staywell booking platform",
+                    "base_url": "https://sync.staywell.example.com",
+                    "endpoints": {"sync": "/api/sync", "valid": "/api/valid"},
+                    "is_active": True,
+                    "connect_timeout_s": 3,
+                    "read_timeout_s": 10,
+                    "auth_header": "authorization",
+                    "auth_secret_ref": "opsdeck-prod/platform-sync/staywell",
+                }
+            ]
+        },
+    )
+    name: Name
+    description: str | None = Field(None, max_length=500)
+    base_url: BaseUrl = Field(description="https URL of the platform service (checked against SSRF)")
+    endpoints: Endpoints = Field(default_factory=Endpoints, description="path per task type")
+    is_active: bool = True
+    connect_timeout_s: float = Field(3.0, gt=0, le=MAX_CONNECT_TIMEOUT_S)
+    read_timeout_s: float = Field(10.0, gt=0, le=MAX_READ_TIMEOUT_S)
+    auth_header: HeaderName | None = Field(None, description="header that carries the secret's value")
+    auth_secret_ref: SecretRef | None = Field(
+        None,
+        description="name or ARN of a Secrets Manager secret under the deployment's platform-sync "
+        "prefix; its value is read at call time, never stored nor returned",
+    )
+
+
+class PlatformOut(BaseModel):
+    id: int
+    name: str
+    description: str | None
+    base_url: str
+    endpoints: dict[str, str]
+    is_active: bool
+    connect_timeout_s: float
+    read_timeout_s: float
+    auth_header: str | None
+    auth_secret_ref: str | None = Field(
+        description="the reference only; the value never leaves Secrets Manager"
+    )
+    created_at: datetime
+    updated_at: datetime
+
+
+class PlatformsPage(BaseModel):
+    platforms: list[PlatformOut]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null on the last")
+
+
+class DeletedOut(BaseModel):
+    id: int
+    deleted: Literal[True] = True
+    canceled_jobs: int
+
+
+class RunOut(BaseModel):
+    task_type: TaskType
+    job_ids: list[str]
+    queued: int
+
+
+class RetryPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    max_attempts: int = Field(ge=1, le=MAX_ATTEMPTS, description="calls per job, the first included")
+    backoff_s: int = Field(ge=0, le=900, description="delay before the 2nd attempt; doubles after")
+
+
+class ConfigOut(BaseModel):
+    task_type: TaskType
+    enabled: bool
+    interval_minutes: int
+    max_concurrent_jobs: int
+    retry: RetryPolicy
+    updated_at: datetime
+
+
+class ConfigPut(BaseModel):
+    """The whole configuration of one task type."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "enabled": True,
+                    "interval_minutes": 1,
+                    "max_concurrent_jobs": 50,
+                    "retry": {"max_attempts": 3, "backoff_s": 10},
+                }
+            ]
+        },
+    )
+    enabled: bool
+    interval_minutes: int = Field(ge=1, le=1440)
+    max_concurrent_jobs: int = Field(ge=1, le=1000)
+    retry: RetryPolicy
+
+
+class ConfigPatch(BaseModel):
+    """Some fields of one task type's configuration (``POST /scheduler/config``)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"task_type": "valid", "interval_minutes": 5}]},
+    )
+    task_type: TaskType
+    enabled: bool | None = None
+    interval_minutes: int | None = Field(None, ge=1, le=1440)
+    max_concurrent_jobs: int | None = Field(None, ge=1, le=1000)
+    retry: RetryPolicy | None = None
+
+
+class ConfigsOut(BaseModel):
+    configs: list[ConfigOut]
+
+
+class TaskTypeState(BaseModel):
+    task_type: TaskType
+    state: Literal["running", "paused", "stopped"]
+    enabled: bool
+    interval_minutes: int
+    last_run_at: datetime | None
+    last_dispatched: int | None
+    next_run_at: datetime | None = Field(description="null unless running and enabled")
+    state_changed_at: datetime
+    state_changed_by: str | None
+    rule: str | None = Field(description="the EventBridge rule's name")
+    rule_state: Literal["ENABLED", "DISABLED"] | None = Field(description="as EventBridge reports it")
+    in_agreement: bool | None = Field(description="rule state matches the stored state")
+    open_jobs: int
+
+
+class SchedulerOut(BaseModel):
+    task_types: list[TaskTypeState]
+
+
+class ControlItem(BaseModel):
+    task_type: TaskType
+    previous: str
+    state: str
+    changed: bool
+    canceled_jobs: int
+
+
+class ControlOut(BaseModel):
+    action: Literal["start", "pause", "resume", "stop"]
+    results: list[ControlItem]
+
+
+class AttemptOut(BaseModel):
+    attempt: int
+    outcome: str
+    started_at: datetime
+    duration_ms: float
+    http_status: int | None
+    summary: str | None
+    error: str | None
+
+
+class JobOut(BaseModel):
+    id: str
+    platform_id: int
+    task_type: TaskType
+    trigger: Literal["schedule", "manual"]
+    scheduled_for: datetime
+    status: Literal["queued", "running", "retrying", "succeeded", "failed", "canceled"]
+    attempts: int
+    last_outcome: str | None
+    last_error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
+
+
+class JobDetail(JobOut):
+    attempt_log: list[AttemptOut]
+
+
+class JobsPage(BaseModel):
+    jobs: list[JobOut]
+    next_cursor: str | None
+
+
+def row_dict(row: Any, model: type[BaseModel]) -> dict[str, Any]:
+    mapping = row._mapping
+    return {k: mapping[k] for k in model.model_fields if k in mapping}

@@ -1,0 +1,56 @@
+"""Checks on a platform's settings that a schema cannot express (all 422 ``invalid-input``).
+
+* ``base_url`` through ``opsdeck.outbound.check_url`` (https, public address, every notation);
+* ``auth_secret_ref`` must name a secret under this deployment's platform-sync prefix
+  (``PLATFORM_SYNC_SECRET_PREFIX``, e.g. ``opsdeck-prod/platform-sync/``): the worker's IAM
+  policy can read only those, so a reference elsewhere could never work — and must not be
+  able to point the worker at another capability's credentials.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from opsdeck.errors import InvalidInput
+from opsdeck.naming import schedule_rule_env, secret_prefix_env
+from opsdeck.outbound import check_url
+
+SECRET_PREFIX = "platform-sync"  # noqa: S105 - a name prefix, not a secret
+_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:(?P<name>.+)$")
+
+
+def secret_prefix() -> str:
+    """``<stack>/platform-sync/``: the worker's ``PLATFORM_SYNC_SECRET_PREFIX``; the API (which must
+    not be able to read those secrets, so it has no such grant) derives the stack from its rule
+    names (``<stack>-platform-sync-sync-schedule``); locally ``platform-sync/``."""
+    given = os.environ.get(secret_prefix_env(SECRET_PREFIX))
+    if given:
+        return given
+    rule = os.environ.get(schedule_rule_env("platform-sync-sync-schedule"), "")
+    suffix = "-platform-sync-sync-schedule"
+    if rule.endswith(suffix) and not rule.startswith("opsdeck-local-"):
+        return f"{rule.removesuffix(suffix)}/{SECRET_PREFIX}/"
+    return f"{SECRET_PREFIX}/"
+
+
+def secret_name(ref: str) -> str:
+    m = _ARN.match(ref)
+    return m["name"] if m else ref
+
+
+def check_secret_ref(ref: str) -> None:
+    prefix = secret_prefix()
+    name = secret_name(ref)
+    if not name.startswith(prefix) or len(name) == len(prefix) or ".." in name:
+        raise InvalidInput(f"auth_secret_ref must name a secret under {prefix!r}", prefix=prefix)
+
+
+def check_platform(body) -> None:
+    check_url(body.base_url)
+    if body.auth_secret_ref is not None:
+        check_secret_ref(body.auth_secret_ref)
+        if body.auth_header is None:
+            body.auth_header = "authorization"
+    elif body.auth_header is not None:
+        raise InvalidInput("auth_header needs auth_secret_ref (the secret holding its value)")
