@@ -239,6 +239,17 @@ class CatalogFunctions(Construct):
             "resource-level permissions",
             applies_to=["Resource::*"],
         )
+        for p in f.secret_prefixes:
+            suppress(
+                role,
+                "IAM5",
+                "secrets registered by users at run time (by reference) live under one name prefix; "
+                "the policy names exactly that prefix of this stack",
+                applies_to=[
+                    "Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:"
+                    f"{self.names.secret(p)}/*"
+                ],
+            )
         suppress(
             fn,
             "L1",

@@ -174,6 +174,8 @@ async def run_now(
     from opsdeck import db
 
     with db.transaction() as conn:
+        # serialises with control calls: a stop either cancels these jobs or comes before them
+        repository.lock_task_types(conn, [task_type])
         if platform_id is not None:
             if repository.get_platform(platform_id, conn) is None:
                 raise NotFound(f"platform {platform_id} does not exist")

@@ -27,7 +27,7 @@ from opsdeck import db
 from opsdeck.db import array_literal
 from opsdeck.errors import Conflict, NotFound
 
-from .domain import OPEN_STATUSES
+from .domain import OPEN_STATUSES, TASK_TYPES
 
 S = "platform_sync"
 PLATFORM_COLUMNS = (
@@ -140,24 +140,46 @@ def delete_platform(platform_id: int) -> int:
 # ------------------------------------------------------------------- task types
 
 
+def _ensure_task_types(conn: Connection) -> None:
+    """Put back a task type's default row if it is missing (the migration inserts them; a
+    truncated table, e.g. by a test harness, must not leave the scheduler without state)."""
+    conn.execute(
+        text(
+            f"INSERT INTO {S}.task_types (task_type) SELECT unnest(CAST(:names AS text[])) "
+            "ON CONFLICT DO NOTHING"
+        ),
+        {"names": array_literal(TASK_TYPES)},
+    )
+
+
 def task_types(conn: Connection | None = None) -> list[Any]:
     sql = text(f"SELECT {TASK_TYPE_COLUMNS} FROM {S}.task_types ORDER BY task_type")
+
+    def read(c: Connection) -> list[Any]:
+        rows = list(c.execute(sql))
+        if len(rows) < len(TASK_TYPES):
+            _ensure_task_types(c)
+            rows = list(c.execute(sql))
+        return rows
+
     if conn is not None:
-        return list(conn.execute(sql))
+        return read(conn)
     with db.transaction() as c:
-        return list(c.execute(sql))
+        return read(c)
 
 
 def lock_task_types(conn: Connection, names: Sequence[str]) -> dict[str, Any]:
     """Lock the rows of ``names`` (in a fixed order, so two callers never deadlock)."""
-    rows = conn.execute(
-        text(
-            f"SELECT {TASK_TYPE_COLUMNS} FROM {S}.task_types WHERE task_type = ANY(CAST(:names AS text[])) "
-            "ORDER BY task_type FOR UPDATE"
-        ),
-        {"names": array_literal(sorted(names))},
+    sql = text(
+        f"SELECT {TASK_TYPE_COLUMNS} FROM {S}.task_types WHERE task_type = ANY(CAST(:names AS text[])) "
+        "ORDER BY task_type FOR UPDATE"
     )
-    return {r.task_type: r for r in rows}
+    params = {"names": array_literal(sorted(names))}
+    rows = {r.task_type: r for r in conn.execute(sql, params)}
+    if len(rows) < len(set(names)):
+        _ensure_task_types(conn)
+        rows = {r.task_type: r for r in conn.execute(sql, params)}
+    return rows
 
 
 def update_task_type(conn: Connection, task_type: str, values: Mapping[str, Any]) -> Any:

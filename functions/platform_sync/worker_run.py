@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
 import random
@@ -194,7 +195,9 @@ def process(records: list[dict[str, Any]]) -> dict[str, Any]:
 
     client()
     assert _pool is not None
-    calls = list(_pool.map(call_platform, claimed)) if claimed else []
+    # each call runs in the invocation's context (the local cloud keeps per-function env there)
+    futures = [_pool.submit(contextvars.copy_context().run, call_platform, c) for c in claimed]
+    calls = [f.result() for f in futures]
     results: list[repository.AttemptResult] = []
     for c, call in zip(claimed, calls, strict=True):
         attempts_allowed = min(c.retry_max_attempts, max_receive_count())

@@ -8,7 +8,13 @@ import pytest
 from functions.catalog import Deploy
 from infra_cdk.data import DATABASE_NAME
 from infra_cdk.network import in_vpc
-from opsdeck.naming import function_name_env, queue_url_env, schedule_rule_env, secret_id_env
+from opsdeck.naming import (
+    function_name_env,
+    queue_url_env,
+    schedule_rule_env,
+    secret_id_env,
+    secret_prefix_env,
+)
 from tests.infra.conftest import IMPORTED_SECRET_ARN, Synth
 
 
@@ -87,6 +93,8 @@ def _expected_environment(synth: Synth, f) -> dict:
         env[schedule_rule_env(schedule)] = synth.name("rule", schedule)
     for other in f.invokes:
         env[function_name_env(other)] = synth.name("function", other)
+    for prefix in f.secret_prefixes:
+        env[secret_prefix_env(prefix)] = synth.name("secret", prefix) + "/"
     return env
 
 

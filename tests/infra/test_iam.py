@@ -79,6 +79,26 @@ def test_each_role_grants_exactly_what_the_catalog_declares(synth: Synth):
             secrets.add(database_secret)
         if f.cache:
             secrets.add(cache_secret)
+        for prefix in f.secret_prefixes:  # secrets registered at run time: only <stack>/<prefix>/*
+            secrets.add(
+                json.dumps(
+                    {
+                        "Fn::Join": [
+                            "",
+                            [
+                                "arn:",
+                                {"Ref": "AWS::Partition"},
+                                ":secretsmanager:",
+                                {"Ref": "AWS::Region"},
+                                ":",
+                                {"Ref": "AWS::AccountId"},
+                                f":secret:{synth.name('secret', prefix)}/*",
+                            ],
+                        ]
+                    },
+                    sort_keys=True,
+                )
+            )
         if secrets:
             allowed |= SECRET_ACTIONS
             assert granted["secretsmanager:GetSecretValue"] == secrets, f.name
