@@ -204,12 +204,13 @@ def test_worker_timeouts_are_retried_then_dead_lettered_and_the_job_failed(h):
     assert h.cloud.replay("platform-sync-jobs-dlq")["moved"] == 1
     h.cloud.run_until_idle()
     status, job = h.call("GET", f"/jobs/{job_id}")
-    assert (job["status"], job["attempts"]) == ("succeeded", 4)
+    assert (status, job["status"], job["attempts"]) == (200, "succeeded", 4)
 
 
 def test_duplicate_delivery_of_a_succeeded_job_never_calls_the_platform_again(h):
     p = h.platform("alpha")
     status, run = h.call("POST", "/run/valid", query={"platform_id": p["id"]})
+    assert status == 202
     h.cloud.run_until_idle()
     assert len(h.calls("alpha")) == 1
     for _ in range(3):
@@ -233,7 +234,8 @@ def test_ssrf_refused_by_the_api_and_by_the_worker(h, local_cloud):
     with db.transaction() as conn:  # a URL that never went through the API
         conn.execute(
             text(
-                "UPDATE platform_sync.platforms SET base_url = 'http://[::ffff:169.254.169.254]/' WHERE id = :id"
+                "UPDATE platform_sync.platforms SET base_url = 'http://[::ffff:169.254.169.254]/' "
+                "WHERE id = :id"
             ),
             {"id": p["id"]},
         )
