@@ -87,6 +87,9 @@ class Schedule:
     input: Mapping[str, Any] = field(default_factory=dict)
     name: str | None = None
     enabled: bool = True
+    #: alarm ``<rule>-stalled`` when the function was not invoked for this many minutes
+    #: (missing data breaches). Code that disables the rule disables the alarm's actions too.
+    stalled_after_minutes: int | None = None
 
     kind = "schedule"
 
@@ -132,6 +135,29 @@ class Manual:
 
 
 Trigger = Http | Schedule | Queue | Deploy | Manual
+
+
+@dataclass(frozen=True)
+class MetricAlarm:
+    """A CloudWatch alarm on the function's own EMF metrics (namespace ``opsdeck``).
+
+    ``metric`` alone: its ``statistic`` per ``period_s`` compared with ``threshold``. With
+    ``ratio_of``: the percentage ``100 * metric / (metric + sum of ratio_of)`` (e.g. failed
+    jobs among finished ones), evaluated only when there is data. Named ``<stack>-<function>-<name>``.
+    """
+
+    name: str
+    metric: str
+    threshold: float
+    description: str
+    dimensions: Mapping[str, str] = field(default_factory=dict)
+    ratio_of: tuple[str, ...] = ()
+    statistic: str = "Sum"
+    period_s: int = 300
+    evaluation_periods: int = 1
+    comparison: Literal["gt", "lt"] = "gt"
+
+
 ResourceKind = Literal["queue", "secret", "schedule", "function", "secret_prefix"]
 
 
@@ -164,6 +190,8 @@ class Function:
     tracer: bool = False
     #: non-secret configuration for this function
     environment: Mapping[str, str] = field(default_factory=dict)
+    #: alarms on the function's own metrics (CDK monitoring; not emulated locally)
+    alarms: tuple[MetricAlarm, ...] = ()
 
     def wiring_environment(self) -> dict[str, tuple[ResourceKind, str]]:
         """Environment names this function reads to find its resources → (kind, logical name).
@@ -333,6 +361,7 @@ FUNCTIONS: tuple[Function, ...] = (
                 expression="rate(1 minute)",
                 input={"task_type": task_type},
                 name=f"platform-sync-{task_type}-schedule",
+                stalled_after_minutes=5,
             ),
             timeout_s=60,
             database=True,
@@ -361,6 +390,18 @@ FUNCTIONS: tuple[Function, ...] = (
         sends_to=("platform-sync-jobs",),
         secret_prefixes=("platform-sync",),
         environment={"PLATFORM_SYNC_MAX_RECEIVE_COUNT": "3"},
+        alarms=tuple(
+            MetricAlarm(
+                name=f"{task_type}-failure-rate",
+                metric="JobsFailed",
+                ratio_of=("JobsSucceeded",),
+                dimensions={"service": "platform_sync", "task_type": task_type},
+                threshold=20,
+                evaluation_periods=3,
+                description=f"more than 20 % of finished {task_type} jobs failed for 15 minutes",
+            )
+            for task_type in ("sync", "valid")
+        ),
     ),
     # backoffice (seed 004) ----------------------------------------------------------
     Function(
@@ -479,6 +520,8 @@ def validate(functions: tuple[Function, ...] = FUNCTIONS) -> None:
             m = _RATE.match(t.expression)
             if m and (int(m[1]) == 1) != (not m[2].endswith("s")):
                 raise CatalogError(f"{where}: write rate(1 minute) / rate(5 minutes), as AWS requires")
+            if t.stalled_after_minutes is not None and not 1 <= t.stalled_after_minutes <= 1440:
+                raise CatalogError(f"{where}: stalled_after_minutes must be within 1..1440")
             sname = schedule_name(f)
             if sname in schedule_names:
                 raise CatalogError(f"{where}: schedule name {sname!r} declared twice")
@@ -520,6 +563,9 @@ def validate(functions: tuple[Function, ...] = FUNCTIONS) -> None:
         for other in f.invokes:
             if other not in names:
                 raise CatalogError(f"function {f.name!r}: invokes undeclared function {other!r}")
+        alarm_names = [a.name for a in f.alarms]
+        if len(set(alarm_names)) != len(alarm_names):
+            raise CatalogError(f"function {f.name!r}: alarm names must be unique")
 
 
 def queues_of(functions: tuple[Function, ...]) -> list[tuple[Queue, Function]]:

@@ -47,6 +47,19 @@ ENI_ACTIONS = (
     "ec2:UnassignPrivateIpAddresses",
 )
 RULE_ACTIONS = ("events:EnableRule", "events:DisableRule", "events:DescribeRule")
+ALARM_ACTIONS = ("cloudwatch:EnableAlarmActions", "cloudwatch:DisableAlarmActions")
+
+
+def _stalled_alarm(functions: tuple[Function, ...], schedule: str) -> bool:
+    """Whether catalog schedule ``schedule`` has a stalled alarm (``Schedule.stalled_after_minutes``)."""
+    from functions.catalog import Schedule, schedule_name
+
+    return any(
+        isinstance(g.trigger, Schedule) and schedule_name(g) == schedule and g.trigger.stalled_after_minutes
+        for g in functions
+    )
+
+
 ENVIRONMENT_LIMIT = 4096
 _LAMBDA_LOG_LEVEL = {"DEBUG": "DEBUG", "INFO": "INFO", "WARNING": "WARN", "ERROR": "ERROR"}
 
@@ -188,6 +201,22 @@ class CatalogFunctions(Construct):
                     ],
                 )
             )
+            stalled = [s for s in f.controls_schedules if _stalled_alarm(tuple(self.catalog.values()), s)]
+            if stalled:  # the rule's stalled alarm follows the rule (see infra_cdk/monitoring.py)
+                role.add_to_policy(
+                    iam.PolicyStatement(
+                        actions=list(ALARM_ACTIONS),
+                        resources=[
+                            stack.format_arn(
+                                service="cloudwatch",
+                                resource="alarm",
+                                resource_name=self.names.rule(s) + "-stalled",
+                                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                            )
+                            for s in stalled
+                        ],
+                    )
+                )
         if f.invokes:
             role.add_to_policy(
                 iam.PolicyStatement(

@@ -38,6 +38,7 @@ IMPLEMENTED: dict[str, dict[str, str]] = {
         "reserved_concurrency": "concurrent invocations capped; synchronous callers are throttled",
         "tracer": "POWERTOOLS_TRACE_DISABLED (traces are not collected locally)",
         "environment": "set on the function",
+        "alarms": "CloudWatch alarms exist on AWS only (the metrics are logged as EMF lines)",
     },
     "Http": {"routes": "routes of the local HTTP API", "api": "all APIs share the one local port"},
     "Route": {
@@ -51,6 +52,7 @@ IMPLEMENTED: dict[str, dict[str, str]] = {
         "input": "the scheduled event's detail",
         "name": "rule opsdeck-local-<name>",
         "enabled": "rule state",
+        "stalled_after_minutes": "CloudWatch alarm on AWS only",
     },
     "Queue": {
         "name": "queue and <name>-dlq",

@@ -72,7 +72,27 @@ def apply_rule(task_type: str, enabled: bool) -> bool:
         code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
         raise Unavailable(f"EventBridge refused to change rule {name}: {code}") from None
     logger.info("rule changed", extra={"rule": name, "enabled": enabled, "task_type": task_type})
+    _follow_with_alarm(name, enabled)
     return True
+
+
+def _follow_with_alarm(rule: str, enabled: bool) -> None:
+    """The rule's stalled alarm (``<rule>-stalled``, infra_cdk/monitoring.py) notifies only while
+    the rule is meant to fire: a paused task type is not a stalled dispatcher. Best effort: an
+    alarm that cannot be changed only means a notification too many."""
+    if os.environ.get("PLATFORM_SYNC_STALLED_ALARMS", "true").lower() in ("0", "false", "no"):
+        return
+    from opsdeck import aws
+
+    try:
+        cloudwatch = aws.client("cloudwatch")
+        names = [f"{rule}-stalled"]
+        if enabled:
+            cloudwatch.enable_alarm_actions(AlarmNames=names)
+        else:
+            cloudwatch.disable_alarm_actions(AlarmNames=names)
+    except Exception as exc:
+        logger.info("stalled alarm not changed", extra={"rule": rule, "error": type(exc).__name__})
 
 
 @dataclass(frozen=True)

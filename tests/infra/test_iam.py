@@ -6,7 +6,7 @@ import json
 from collections import defaultdict
 
 from functions.catalog import Queue
-from infra_cdk.functions import ENI_ACTIONS, RULE_ACTIONS
+from infra_cdk.functions import ALARM_ACTIONS, ENI_ACTIONS, RULE_ACTIONS, _stalled_alarm
 from infra_cdk.network import in_vpc
 from tests.infra.conftest import IMPORTED_SECRET_ARN, Synth
 
@@ -123,6 +123,14 @@ def test_each_role_grants_exactly_what_the_catalog_declares(synth: Synth):
                         f.name,
                         schedule,
                     )
+            stalled = [s for s in f.controls_schedules if _stalled_alarm(synth.functions, s)]
+            if stalled:
+                allowed |= set(ALARM_ACTIONS)
+                for action in ALARM_ACTIONS:
+                    alarms = granted[action]
+                    assert len(alarms) == len(stalled), (f.name, alarms)
+                    for schedule in stalled:
+                        assert any(f':alarm:{synth.name("rule", schedule)}-stalled"' in a for a in alarms)
         if f.invokes:
             allowed.add("lambda:InvokeFunction")
             targets = granted["lambda:InvokeFunction"]
