@@ -61,7 +61,7 @@ class PlatformSync:
             "name": key,
             "base_url": simulator.platform_url(self.sim.url, key),
             "connect_timeout_s": 1,
-            "read_timeout_s": 0.5,
+            "read_timeout_s": 5,  # generous: this machine is shared; timeout tests set their own
             **overrides,
         }
         status, created = self.http("POST", "/platforms", body=body)

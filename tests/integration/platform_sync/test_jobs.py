@@ -77,7 +77,7 @@ def test_outcome_mapping(ps, minute):
         ("gone", {"status": 404}),
         ("fine", {"latency_ms": 5}),
     ):
-        ids[key] = ps.platform(key)["id"]
+        ids[key] = ps.platform(key, read_timeout_s=0.5 if key == "slow" else 5)["id"]
         ps.sim.simulator.set(key, **behaviour)
     ids["closed"] = ps.platform("closed", base_url="http://127.0.0.1:9/p/closed")["id"]  # nothing listens
     ps.http(

@@ -61,7 +61,7 @@ class Harness:
             {
                 "name": key,
                 "base_url": f"{self.sim}/p/{key}",
-                "read_timeout_s": 0.3,
+                "read_timeout_s": 5,
                 "connect_timeout_s": 1,
                 **extra,
             },
@@ -172,7 +172,7 @@ def test_a_duplicate_tick_enqueues_nothing_twice(h):
 
 
 def test_worker_timeouts_are_retried_then_dead_lettered_and_the_job_failed(h):
-    p = h.platform("slow")
+    p = h.platform("slow", read_timeout_s=0.3)
     h.behaviour("slow", hang=True, timeout_s=2)
     h.call(
         "PUT",
