@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from opsdeck.naming import (
+    bucket_name_env,
     function_name_env,
     queue_url_env,
     schedule_rule_env,
@@ -158,7 +159,26 @@ class MetricAlarm:
     comparison: Literal["gt", "lt"] = "gt"
 
 
-ResourceKind = Literal["queue", "secret", "schedule", "function", "secret_prefix"]
+ResourceKind = Literal["queue", "secret", "schedule", "function", "bucket", "secret_prefix"]
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """An S3 bucket for objects a capability hands out (uploads, report exports).
+
+    Always encrypted at rest (SSE-S3), TLS-only, public access blocked, incomplete multipart
+    uploads aborted after a day. Functions name it in ``Function.buckets`` and find it through
+    ``<NAME>_BUCKET_NAME``; the physical name is generated (S3 names are global), so code
+    never spells it. Objects are reached by clients through presigned URLs (``opsdeck.storage``).
+    """
+
+    name: str
+    capability: str
+    description: str = ""
+    #: lifecycle: objects are deleted this many days after creation (None = kept)
+    expire_after_days: int | None = None
+    #: origins allowed to upload/download from a browser (CORS for presigned POST/GET)
+    cors_origins: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -184,6 +204,8 @@ class Function:
     secret_prefixes: tuple[str, ...] = ()
     #: functions this function may invoke
     invokes: tuple[str, ...] = ()
+    #: catalog buckets (``BUCKETS``) whose objects this function reads and writes
+    buckets: tuple[str, ...] = ()
     reserved_concurrency: int | None = None
     #: Powertools Tracer subsegments (costs ~300 ms of cold start: aws-xray-sdk);
     #: every function gets Lambda's active X-Ray tracing regardless
@@ -205,6 +227,7 @@ class Function:
         env.update({schedule_rule_env(s): ("schedule", s) for s in self.controls_schedules})
         env.update({function_name_env(f): ("function", f) for f in self.invokes})
         env.update({secret_prefix_env(p): ("secret_prefix", p) for p in self.secret_prefixes})
+        env.update({bucket_name_env(b): ("bucket", b) for b in self.buckets})
         return env
 
     def runtime_environment(self, stage: str) -> dict[str, str]:
@@ -455,6 +478,10 @@ FUNCTIONS: tuple[Function, ...] = (
 )
 
 
+#: Buckets, declared once; functions reach them through ``Function.buckets``.
+BUCKETS: tuple[Bucket, ...] = ()
+
+
 # -------------------------------------------------------------------- validation
 
 
@@ -480,8 +507,9 @@ _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
 _CRON = re.compile(r"^cron\((\S+ ){5}\S+\)$")
 
 
-def validate(functions: tuple[Function, ...] = FUNCTIONS) -> None:
+def validate(functions: tuple[Function, ...] = FUNCTIONS, buckets: tuple[Bucket, ...] = BUCKETS) -> None:
     """Raise ``CatalogError`` naming the first contradiction."""
+    declared_buckets = _validate_buckets(buckets)
     names: set[str] = set()
     route_keys: set[str] = set()
     queue_names: set[str] = set()
@@ -566,6 +594,50 @@ def validate(functions: tuple[Function, ...] = FUNCTIONS) -> None:
         alarm_names = [a.name for a in f.alarms]
         if len(set(alarm_names)) != len(alarm_names):
             raise CatalogError(f"function {f.name!r}: alarm names must be unique")
+        for b in f.buckets:
+            if b not in declared_buckets:
+                raise CatalogError(f"function {f.name!r}: uses undeclared bucket {b!r}")
+            if declared_buckets[b].capability != f.capability:
+                raise CatalogError(
+                    f"function {f.name!r}: bucket {b!r} belongs to {declared_buckets[b].capability!r}"
+                )
+
+
+_CORS_ORIGIN = re.compile(r"^(https?://[A-Za-z0-9.\-]+(:\d{1,5})?|\*)$")
+
+
+def _validate_buckets(buckets: tuple[Bucket, ...]) -> dict[str, Bucket]:
+    declared: dict[str, Bucket] = {}
+    for b in buckets:
+        where = f"bucket {b.name!r}"
+        if not _NAME.match(b.name):
+            raise CatalogError(f"{where}: name must be lower-case kebab case, 3-48 characters")
+        if b.name in declared:
+            raise CatalogError(f"{where}: declared twice")
+        if b.capability not in CAPABILITIES:
+            raise CatalogError(f"{where}: unknown capability {b.capability!r}")
+        prefix = CAPABILITIES[b.capability].strip("/") + "-"
+        if not b.name.startswith(prefix):
+            raise CatalogError(f"{where}: name must start with {prefix}")
+        if b.expire_after_days is not None and not 1 <= b.expire_after_days <= 36_500:
+            raise CatalogError(f"{where}: expire_after_days must be within 1..36500")
+        for origin in b.cors_origins:
+            if not _CORS_ORIGIN.match(origin):
+                raise CatalogError(f"{where}: CORS origin {origin!r} is not scheme://host[:port] or *")
+        declared[b.name] = b
+    return declared
+
+
+def buckets_used(
+    functions: tuple[Function, ...], buckets: tuple[Bucket, ...] = BUCKETS
+) -> dict[str, tuple[Bucket, list[str]]]:
+    """Bucket name → (its declaration, the functions that use it), for buckets some function uses."""
+    declared = {b.name: b for b in buckets}
+    users: dict[str, list[str]] = {}
+    for f in functions:
+        for b in f.buckets:
+            users.setdefault(b, []).append(f.name)
+    return {name: (declared[name], users[name]) for name in sorted(users)}
 
 
 def queues_of(functions: tuple[Function, ...]) -> list[tuple[Queue, Function]]:

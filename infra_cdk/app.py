@@ -29,7 +29,7 @@ from aws_cdk import Annotations, App, Validations  # noqa: E402
 from cdk_nag import AwsSolutionsChecks  # noqa: E402
 
 from functions import catalog  # noqa: E402
-from functions.catalog import Function  # noqa: E402
+from functions.catalog import Bucket, Function  # noqa: E402
 
 from .config import KEYS, DeployConfig  # noqa: E402
 from .stack import OpsdeckStack  # noqa: E402
@@ -46,12 +46,13 @@ def build_app(
     context: Mapping[str, Any] | None = None,
     *,
     functions: tuple[Function, ...] = catalog.FUNCTIONS,
+    buckets: tuple[Bucket, ...] = catalog.BUCKETS,
     outdir: str | None = None,
     nag: bool = True,
 ) -> tuple[App, OpsdeckStack]:
     app = App(context={**cdk_json_context(), **(context or {})}, outdir=outdir)
     config = DeployConfig.from_context(app.node.try_get_context)
-    stack = OpsdeckStack(app, config=config, functions=functions)
+    stack = OpsdeckStack(app, config=config, functions=functions, buckets=buckets)
     unknown = sorted(
         key
         for key in {**cdk_json_context(), **(context or {}), **_cli_context()}

@@ -14,9 +14,10 @@ rule names, function names) + platform connection settings: ``JWT_*`` for every 
 **IAM**, generated from what the entry declares, nothing else: write its own log group; read the
 database secret (``database``), the cache AUTH secret (``cache``) and each declared secret;
 ``sqs:SendMessage`` on each ``sends_to`` queue; ``events:Enable/Disable/DescribeRule`` on each
-``controls_schedules`` rule; ``lambda:InvokeFunction`` on each ``invokes`` function. Consumers
-get receive/delete on their own queue from the event source mapping. The only ``*`` resources
-are the ENI and X-Ray actions, which support no resource-level permissions.
+``controls_schedules`` rule; ``lambda:InvokeFunction`` on each ``invokes`` function;
+``s3:GetObject``/``s3:PutObject`` on the objects of each ``buckets`` bucket. Consumers get
+receive/delete on their own queue from the event source mapping. The only ``*`` resources are
+the ENI and X-Ray actions, which support no resource-level permissions.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from constructs import Construct
 
 from functions.catalog import Function
 
+from .buckets import OBJECT_ACTIONS, CatalogBuckets
 from .config import RETENTION_DAYS, DeployConfig
 from .data import Data
 from .layer import ARCHITECTURE, RUNTIME
@@ -92,6 +94,7 @@ class CatalogFunctions(Construct):
         data: Data,
         queues: Queues,
         secrets: CatalogSecrets,
+        buckets: CatalogBuckets,
     ) -> None:
         super().__init__(scope, id)
         self.config = config
@@ -102,6 +105,7 @@ class CatalogFunctions(Construct):
         self.data = data
         self.queues = queues
         self.secrets = secrets
+        self.buckets = buckets
         self.catalog = {f.name: f for f in functions}
         self.lambdas: dict[str, lambda_.Function] = {}
         self.log_groups: dict[str, logs.LogGroup] = {}
@@ -118,6 +122,7 @@ class CatalogFunctions(Construct):
             "schedule": self.names.rule,
             "function": self.names.function,
             "secret_prefix": lambda prefix: self.names.secret(prefix) + "/",
+            "bucket": lambda name: self.buckets.buckets[name].bucket_name,
         }
         return {var: resolve[kind](name) for var, (kind, name) in f.wiring_environment().items()}
 
@@ -217,6 +222,19 @@ class CatalogFunctions(Construct):
                         ],
                     )
                 )
+        if f.buckets:
+            objects = [self.buckets.buckets[b].arn_for_objects("*") for b in f.buckets]
+            role.add_to_policy(iam.PolicyStatement(actions=list(OBJECT_ACTIONS), resources=objects))
+            suppress(
+                role,
+                "IAM5",
+                "presigned uploads and exports choose object keys at run time: get/put on the objects "
+                "of the function's own catalog buckets only (no list, no delete)",
+                applies_to=[
+                    f"Resource::<{Stack.of(self).get_logical_id(self.buckets.buckets[b].node.default_child)}.Arn>/*"
+                    for b in f.buckets
+                ],
+            )
         if f.invokes:
             role.add_to_policy(
                 iam.PolicyStatement(

@@ -5,7 +5,7 @@ parameter so that tests can synthesize a synthetic catalog that exercises every 
 resource kind. Nothing here names a particular function: a new catalog entry becomes a Lambda,
 its trigger, queues, permissions, alarms and dashboard widgets without a CDK edit.
 
-Order: network → data → catalog secrets → layer and code → queues → functions → event
+Order: network → data → catalog secrets and buckets → layer and code → queues → functions → event
 source mappings → schedules → HTTP API → migrations (every function waits for them) →
 monitoring.
 """
@@ -17,10 +17,11 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from functions import catalog
-from functions.catalog import Function
+from functions.catalog import Bucket, Function
 
 from . import bundling
 from .api import HttpApi
+from .buckets import CatalogBuckets
 from .config import DeployConfig
 from .data import Data
 from .functions import CatalogFunctions
@@ -42,8 +43,9 @@ class OpsdeckStack(Stack):
         *,
         config: DeployConfig,
         functions: tuple[Function, ...] = catalog.FUNCTIONS,
+        buckets: tuple[Bucket, ...] = catalog.BUCKETS,
     ) -> None:
-        catalog.validate(functions)
+        catalog.validate(functions, buckets)
         env = (
             Environment(account=config.account, region=config.region)
             if config.account or config.region
@@ -67,6 +69,7 @@ class OpsdeckStack(Stack):
         self.network = Network(self, "Network", config=config, functions=functions)
         self.data = Data(self, "Data", config=config, names=names, network=self.network)
         self.secrets = CatalogSecrets(self, "Secrets", functions=functions, config=config, names=names)
+        self.buckets = CatalogBuckets(self, "Buckets", functions=functions, buckets=buckets, config=config)
         # the X-Ray SDK goes into the layer only if some function uses the Powertools Tracer
         self.layer = Layer(self, "Layer", config=config, tracing=any(f.tracer for f in functions))
         self.code_asset = bundling.function_code(bytecode=config.bundle and config.layer_bytecode != "none")
@@ -86,6 +89,7 @@ class OpsdeckStack(Stack):
             data=self.data,
             queues=self.queues,
             secrets=self.secrets,
+            buckets=self.buckets,
         )
         lambdas = self.catalog_functions.lambdas
         self.queues.connect(lambdas)

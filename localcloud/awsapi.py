@@ -513,6 +513,22 @@ def create_secret(name: str, value: str) -> str:
     return json.loads(created)["ARN"]
 
 
+# ------------------------------------------------------------------------ S3
+
+
+def create_bucket(name: str, cors_origins: tuple[str, ...] = ()) -> None:
+    """A private bucket (moto's S3 keeps objects in memory); CORS as the catalog declares it."""
+    from moto.s3.models import s3_backends
+
+    backend = s3_backends[ACCOUNT_ID]["global"]
+    backend.create_bucket(name, REGION)
+    if cors_origins:
+        backend.put_bucket_cors(
+            name,
+            [{"AllowedMethod": ["GET", "POST"], "AllowedOrigin": list(cors_origins), "AllowedHeader": ["*"]}],
+        )
+
+
 # ----------------------------------------------------------------- EventBridge
 
 

@@ -3,7 +3,7 @@
 ``start()`` checks the catalog (``localcloud.features``: anything not emulated is an error
 naming it), gets PostgreSQL and Redis (``localcloud.services``), starts the AWS endpoint
 (``localcloud.awsapi``) and creates there every catalog queue and DLQ (``RedrivePolicy``,
-``RedriveAllowPolicy``), EventBridge rule (+ target) and secret; builds each function's
+``RedriveAllowPolicy``), EventBridge rule (+ target), secret and bucket; builds each function's
 environment (contract C: runtime + wiring + platform settings + its capability's simulator
 URLs unless the user set them); runs the ``Deploy`` functions (migrations) like a
 deployment would; serves HTTP (``localcloud.server``) when asked or when simulators exist;
@@ -109,6 +109,7 @@ class LocalCloud:
         functions: Iterable[str] | None = None,
         *,
         catalog: Sequence[Any] | None = None,
+        buckets: Sequence[Any] | None = None,
         deploy: bool = True,
         http_port: int = 0,
         aws_port: int = 0,
@@ -128,6 +129,8 @@ class LocalCloud:
         self.demo = demo
         self._selected = None if functions is None else list(functions)
         self._catalog = catalog
+        self._buckets_given = None if buckets is None else tuple(buckets)
+        self._buckets: tuple[Any, ...] = ()
         self.deploy = deploy
         self.http_port, self.aws_port = http_port, aws_port
         self.stage = stage
@@ -151,9 +154,10 @@ class LocalCloud:
         from functions import catalog as catalog_module
 
         everything = tuple(self._catalog) if self._catalog is not None else catalog_module.FUNCTIONS
-        if self._catalog is not None:
+        self._buckets = self._buckets_given if self._buckets_given is not None else catalog_module.BUCKETS
+        if self._catalog is not None or self._buckets_given is not None:
             try:
-                catalog_module.validate(everything)
+                catalog_module.validate(everything, self._buckets)
             except catalog_module.CatalogError as exc:
                 raise LocalCloudError(f"invalid catalog: {exc}") from None
         by_name = {f.name: f for f in everything}
@@ -347,11 +351,14 @@ class LocalCloud:
     def rule_name(self, schedule: str) -> str:
         return f"opsdeck-{self.stage}-{schedule}"
 
+    def bucket_name(self, bucket: str) -> str:
+        return f"opsdeck-{self.stage}-{bucket}"
+
     def queue_url(self, queue_name: str) -> str:
         return f"{self.aws_url}/{ACCOUNT_ID}/{queue_name}"
 
     def _provision(self) -> dict[tuple[str, str], str]:
-        """Create every catalog queue, DLQ, rule and secret on the endpoint; (kind, logical name) → value."""
+        """Create every catalog queue, DLQ, rule, secret and bucket; (kind, logical name) → value."""
         wiring: dict[tuple[str, str], str] = {}
         for f in self.catalog:
             t = f.trigger
@@ -400,6 +407,12 @@ class LocalCloud:
                     f"secret {name}: no local value (put one in {self.root / 'secrets' / name}.json)"
                 )
             wiring["secret", name] = awsapi.create_secret(name, json.dumps(value or {}))
+        from functions.catalog import buckets_used
+
+        for name, (declared, _users) in buckets_used(tuple(self.catalog), self._buckets).items():
+            physical = self.bucket_name(name)
+            awsapi.create_bucket(physical, declared.cors_origins)
+            wiring["bucket", name] = physical
         for f in self.catalog:
             wiring["function", f.name] = f.name
             for prefix in getattr(f, "secret_prefixes", ()):

@@ -35,6 +35,7 @@ IMPLEMENTED: dict[str, dict[str, str]] = {
         "controls_schedules": "<SCHEDULE>_RULE_NAME of the local EventBridge rule",
         "secret_prefixes": "<PREFIX>_SECRET_PREFIX = '<prefix>/' (local secrets have no stack prefix)",
         "invokes": "<FUNCTION>_FUNCTION_NAME; Lambda Invoke on the local endpoint",
+        "buckets": "<BUCKET>_BUCKET_NAME of an S3 bucket on the local endpoint (moto, in memory)",
         "reserved_concurrency": "concurrent invocations capped; synchronous callers are throttled",
         "tracer": "POWERTOOLS_TRACE_DISABLED (traces are not collected locally)",
         "environment": "set on the function",
@@ -131,4 +132,6 @@ def notes(functions: Iterable[Any]) -> list[str]:
         out.append("tracer: X-Ray traces are not collected locally")
     if any(f.reserved_concurrency for f in functions):
         out.append("reserved_concurrency: enforced per process")
+    if any(f.buckets for f in functions):
+        out.append("buckets: moto S3 in memory; presigned signatures and POST policies are not verified")
     return out

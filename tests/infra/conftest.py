@@ -7,7 +7,8 @@ Two stacks, so that coverage never depends on what the capabilities happen to de
   the JWT authorizer, schedule with input/name/disabled, standard queue with a 10,000 batch and
   batching window, FIFO queue, deploy, manual) and every resource kind (database, cache,
   sends_to, secrets — one created, one imported —, controls_schedules incl. its own rule,
-  mutual invokes, reserved concurrency, tracer, environment), synthesized with the prod
+  mutual invokes, reserved concurrency, tracer, environment, buckets — one expiring, one with
+  CORS, one declared but unused), synthesized with the prod
   profile and ``egress=endpoints``.
 
 Both skip pip (``bundle=false``); cdk-nag runs on both (test_nag.py reads the report).
@@ -27,7 +28,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 from functions import catalog
-from functions.catalog import Deploy, Function, Http, Manual, Queue, Route, Schedule
+from functions.catalog import Bucket, Deploy, Function, Http, Manual, Queue, Route, Schedule
 
 IMPORTED_SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:111122223333:secret:shared/spapi-AbC123"
 
@@ -72,6 +73,7 @@ SYNTHETIC: tuple[Function, ...] = (
         invokes=("marketplace-reconcile",),
         tracer=True,
         environment={"SPAPI_REGION": "eu"},
+        buckets=("marketplace-uploads",),
     ),
     Function(
         name="marketplace-nightly",
@@ -123,6 +125,7 @@ SYNTHETIC: tuple[Function, ...] = (
         trigger=Http(routes=(Route("GET", "/backoffice/admin/tx/{tx_id}"),)),
         database=True,
         sends_to=("backoffice-changes",),
+        buckets=("backoffice-exports",),
     ),
     Function(
         name="ops-worker",
@@ -133,7 +136,17 @@ SYNTHETIC: tuple[Function, ...] = (
         sends_to=("backoffice-changes",),
     ),
 )
-catalog.validate(SYNTHETIC)
+SYNTHETIC_BUCKETS: tuple[Bucket, ...] = (
+    Bucket(name="backoffice-exports", capability="backoffice", expire_after_days=7),
+    Bucket(
+        name="marketplace-uploads",
+        capability="marketplace",
+        cors_origins=("https://admin.example.com",),
+        description="browser uploads",
+    ),
+    Bucket(name="backoffice-unused", capability="backoffice"),
+)
+catalog.validate(SYNTHETIC, SYNTHETIC_BUCKETS)
 
 REAL_CONTEXT: dict[str, Any] = {"bundle": "false"}
 SYNTHETIC_CONTEXT: dict[str, Any] = {
@@ -153,6 +166,7 @@ class Synth:
     """One synthesized stack: the template as a dict and as ``aws_cdk.assertions.Template``."""
 
     functions: tuple[Function, ...]
+    buckets: tuple[Bucket, ...]
     stack: Any
     template: Any
     raw: dict[str, Any]
@@ -198,12 +212,14 @@ class Synth:
         return getattr(Names(self.config.stack_name), kind)(value)
 
 
-def _synthesize(functions: tuple[Function, ...], context: dict[str, Any], outdir: Path) -> Synth:
+def _synthesize(
+    functions: tuple[Function, ...], buckets: tuple[Bucket, ...], context: dict[str, Any], outdir: Path
+) -> Synth:
     from aws_cdk.assertions import Template
 
     from infra_cdk.app import build_app
 
-    app, stack = build_app(context, functions=functions, outdir=str(outdir))
+    app, stack = build_app(context, functions=functions, buckets=buckets, outdir=str(outdir))
     error = None
     try:
         app.synth()
@@ -214,6 +230,7 @@ def _synthesize(functions: tuple[Function, ...], context: dict[str, Any], outdir
     report = json.loads(report_file.read_text()) if report_file.is_file() else {"pluginReports": []}
     return Synth(
         functions=functions,
+        buckets=buckets,
         stack=stack,
         template=Template.from_json(raw),
         raw=raw,
@@ -225,12 +242,14 @@ def _synthesize(functions: tuple[Function, ...], context: dict[str, Any], outdir
 
 @pytest.fixture(scope="session")
 def real(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    return _synthesize(catalog.FUNCTIONS, REAL_CONTEXT, tmp_path_factory.mktemp("cdk-real"))
+    return _synthesize(catalog.FUNCTIONS, catalog.BUCKETS, REAL_CONTEXT, tmp_path_factory.mktemp("cdk-real"))
 
 
 @pytest.fixture(scope="session")
 def synthetic(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    return _synthesize(SYNTHETIC, SYNTHETIC_CONTEXT, tmp_path_factory.mktemp("cdk-synthetic"))
+    return _synthesize(
+        SYNTHETIC, SYNTHETIC_BUCKETS, SYNTHETIC_CONTEXT, tmp_path_factory.mktemp("cdk-synthetic")
+    )
 
 
 @pytest.fixture(params=["real", "synthetic"])

@@ -9,6 +9,7 @@ from functions.catalog import Deploy
 from infra_cdk.data import DATABASE_NAME
 from infra_cdk.network import in_vpc
 from opsdeck.naming import (
+    bucket_name_env,
     function_name_env,
     queue_url_env,
     schedule_rule_env,
@@ -95,6 +96,11 @@ def _expected_environment(synth: Synth, f) -> dict:
         env[function_name_env(other)] = synth.name("function", other)
     for prefix in f.secret_prefixes:
         env[secret_prefix_env(prefix)] = synth.name("secret", prefix) + "/"
+    for bucket in f.buckets:
+        (bucket_id,) = [
+            k for k in synth.of_type("AWS::S3::Bucket") if k.startswith(f"Buckets{bucket.replace('-', '')}")
+        ]
+        env[bucket_name_env(bucket)] = {"Ref": bucket_id}
     return env
 
 
@@ -136,11 +142,11 @@ def test_catalog_environment_may_not_shadow_platform_settings():
 
     from infra_cdk.app import build_app
     from infra_cdk.functions import CatalogEnvironmentError
-    from tests.infra.conftest import SYNTHETIC
+    from tests.infra.conftest import SYNTHETIC, SYNTHETIC_BUCKETS
 
     bad = tuple(
         replace(f, environment={"DATABASE_HOST": "db.example.com"}) if f.name == "backoffice-api" else f
         for f in SYNTHETIC
     )
     with pytest.raises(CatalogEnvironmentError, match="DATABASE_HOST"):
-        build_app({"bundle": "false"}, functions=bad, nag=False)
+        build_app({"bundle": "false"}, functions=bad, buckets=SYNTHETIC_BUCKETS, nag=False)

@@ -6,6 +6,7 @@ import json
 from collections import defaultdict
 
 from functions.catalog import Queue
+from infra_cdk.buckets import OBJECT_ACTIONS
 from infra_cdk.functions import ALARM_ACTIONS, ENI_ACTIONS, RULE_ACTIONS, _stalled_alarm
 from infra_cdk.network import in_vpc
 from tests.infra.conftest import IMPORTED_SECRET_ARN, Synth
@@ -58,6 +59,17 @@ def _secret_ref(synth: Synth, logical_name: str) -> str:
 
 def _queue_arn(synth: Synth, queue: Queue) -> str:
     return json.dumps({"Fn::GetAtt": [synth.queue_id(synth.name("queue", queue)), "Arn"]}, sort_keys=True)
+
+
+def _bucket_objects(synth: Synth, bucket: str) -> str:
+    """JSON of ``<bucket ARN>/*`` for catalog bucket ``bucket``."""
+    (bucket_id,) = [
+        k
+        for k, v in synth.of_type("AWS::S3::Bucket").items()
+        if k.startswith(f"Buckets{bucket.replace('-', '')}")
+    ]
+    arn = {"Fn::Join": ["", [{"Fn::GetAtt": [bucket_id, "Arn"]}, "/*"]]}
+    return json.dumps(arn, sort_keys=True)
 
 
 def test_each_role_grants_exactly_what_the_catalog_declares(synth: Synth):
@@ -140,6 +152,11 @@ def test_each_role_grants_exactly_what_the_catalog_declares(synth: Synth):
                     f.name,
                     other,
                 )
+        objects = {_bucket_objects(synth, b) for b in f.buckets}
+        if objects:
+            allowed |= set(OBJECT_ACTIONS)
+        for action in OBJECT_ACTIONS:
+            assert granted.get(action, set()) == objects, (f.name, action)
         if in_vpc(f):
             allowed |= set(ENI_ACTIONS)
 

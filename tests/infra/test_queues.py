@@ -92,11 +92,11 @@ def test_retention_that_leaves_the_dlq_no_margin_is_refused():
 
     from infra_cdk.app import build_app
     from infra_cdk.queues import CatalogQueueError
-    from tests.infra.conftest import SYNTHETIC
+    from tests.infra.conftest import SYNTHETIC, SYNTHETIC_BUCKETS
 
     bad = tuple(
         replace(f, trigger=replace(f.trigger, retention_s=DLQ_RETENTION_S)) if f.name == "ops-worker" else f
         for f in SYNTHETIC
     )
     with pytest.raises(CatalogQueueError, match="ops-work"):
-        build_app({"bundle": "false"}, functions=bad, nag=False)
+        build_app({"bundle": "false"}, functions=bad, buckets=SYNTHETIC_BUCKETS, nag=False)

@@ -118,6 +118,20 @@ def caller(event: dict[str, Any], context: Any) -> Any:
     return {"status": response["StatusCode"], "payload": json.loads(payload) if payload else None}
 
 
+@entry("manual")
+def storage(event: dict[str, Any], context: Any) -> Any:
+    """Presigned URLs for its catalog bucket (``Function.buckets``)."""
+    from opsdeck import storage as s3
+
+    _record("manual", event, context)
+    if event["action"] == "upload":
+        return s3.presigned_upload("ops-test-files", event["key"], content_type="image/png", max_bytes=1024)
+    if event["action"] == "put":
+        s3.put_object("ops-test-files", event["key"], event["body"].encode(), content_type="text/csv")
+        return {"put": event["key"]}
+    return {"url": s3.presigned_download("ops-test-files", event["key"], filename=event.get("filename"))}
+
+
 @entry("deploy")
 def deployer(event: dict[str, Any], context: Any) -> dict[str, Any]:
     _record("deploy", event, context)

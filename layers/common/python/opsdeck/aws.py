@@ -32,8 +32,20 @@ def client(service: str) -> Any:
                 import boto3
                 from botocore.config import Config
 
+                extra: dict[str, Any] = {}
+                if service == "s3":
+                    # SigV4 presigned URLs; path-style against a local endpoint (an IP has no
+                    # virtual hosts), virtual-hosted on AWS (path-style is being retired there)
+                    local = bool(os.environ.get("AWS_ENDPOINT_URL"))
+                    extra = {
+                        "signature_version": "s3v4",
+                        "s3": {"addressing_style": "path" if local else "virtual"},
+                    }
                 config = Config(
-                    connect_timeout=3, read_timeout=10, retries={"max_attempts": 4, "mode": "standard"}
+                    connect_timeout=3,
+                    read_timeout=10,
+                    retries={"max_attempts": 4, "mode": "standard"},
+                    **extra,
                 )
                 found = boto3.session.Session().client(service, config=config)
                 _clients[service] = found
