@@ -24,6 +24,10 @@ from . import repository
 from .domain import minute_of
 
 QUEUE = "platform-sync-jobs"
+#: SendMessageBatch calls in flight at once (1,000 jobs = 100 batches). 1: against the local
+#: endpoint, which is CPU-bound in the same process, 8 threads were slower (BENCHMARKS.md); on
+#: AWS the calls are network round trips and more may pay off — not measured here.
+SEND_CONCURRENCY = 1
 
 
 def _send(rows: Sequence[Any], task_type: str) -> None:
