@@ -256,3 +256,21 @@ def test_a_malformed_message_fails_alone(ps, minute):
     bad = next(r for r in records if r["body"] == "{not json")
     assert ps.work(records) == [bad["messageId"]]
     assert len(ps.sim.simulator.calls_for("alpha")) == 1
+
+
+def test_a_retry_waits_out_the_policy_backoff(ps, minute):
+    platform = ps.platform("alpha")
+    ps.sim.simulator.set("alpha", error_rate=1.0, error_status=502)
+    ps.http(
+        "POST", "/scheduler/config", body={"task_type": "sync", "retry": {"max_attempts": 3, "backoff_s": 30}}
+    )
+    ps.tick("sync", minute)
+    records = ps.receive(visibility=0)
+    assert ps.work(records) == [records[0]["messageId"]]
+    assert ps.job(f"sync-{platform['id']}-20261203T0900Z")["status"] == "retrying"
+    # the worker set the message's visibility to the backoff: not delivered again yet
+    assert ps.receive(visibility=0) == []
+    attrs = ps.sqs.get_queue_attributes(
+        QueueUrl=ps.queue_url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+    )
+    assert attrs["Attributes"]["ApproximateNumberOfMessagesNotVisible"] == "1"
