@@ -126,7 +126,7 @@ def dispatcher_tick(url: str) -> Iterator[dict[str, Any]]:
                     "median_s_both_task_types": round(statistics.median(both), 3),
                     "median_s_in_sendmessagebatch": round(statistics.median(sqs), 3),
                     "median_s_database_and_rest": round(
-                        statistics.median(b - q for b, q in zip(both, sqs)), 3
+                        statistics.median(b - q for b, q in zip(both, sqs, strict=True)), 3
                     ),
                     "median_s_repeated_tick": round(statistics.median(repeated), 3),
                     "dispatched_per_minute": sorted(set(dispatched)),
@@ -147,7 +147,8 @@ def worker_throughput(url: str) -> Iterator[dict[str, Any]]:
     from tests.support import LambdaContext
 
     jobs = _int_env("BENCH_PS_JOBS", 2000)
-    os.environ["OUTBOUND_ALLOW_LOCAL"] = "true"
+    previous = os.environ.get("OUTBOUND_ALLOW_LOCAL")
+    os.environ["OUTBOUND_ALLOW_LOCAL"] = "true"  # the simulator is plain http on 127.0.0.1
     worker_run.reset()
     with simulator.serve(simulator.create_app()) as served:
         _platforms(jobs // 2, served.url)
@@ -155,7 +156,8 @@ def worker_throughput(url: str) -> Iterator[dict[str, Any]]:
             ids = list(
                 conn.execute(
                     text(
-                        "INSERT INTO platform_sync.jobs (id, platform_id, task_type, trigger, scheduled_for, status) "
+                        "INSERT INTO platform_sync.jobs "
+                        "(id, platform_id, task_type, trigger, scheduled_for, status) "
                         "SELECT t || '-' || p.id || '-20261203T0900Z', p.id, t, 'schedule', :m, 'queued' "
                         "FROM platform_sync.platforms p, unnest(ARRAY['sync', 'valid']) t RETURNING id"
                     ),
@@ -179,6 +181,10 @@ def worker_throughput(url: str) -> Iterator[dict[str, Any]]:
             text("SELECT count(*) FROM platform_sync.jobs WHERE status = 'succeeded'")
         ).scalar()
     worker_run.reset()
+    if previous is None:
+        os.environ.pop("OUTBOUND_ALLOW_LOCAL", None)
+    else:
+        os.environ["OUTBOUND_ALLOW_LOCAL"] = previous
     done = len(records) - len(batches[0])
     yield {
         "case": "worker_throughput",
@@ -214,7 +220,8 @@ def steady_state(url: str) -> Iterator[dict[str, Any]]:
     with db.transaction() as conn:
         per_key = conn.execute(
             text(
-                "SELECT count(*) AS n, count(DISTINCT (platform_id, task_type, scheduled_for)) AS distinct_keys, "
+                "SELECT count(*) AS n, "
+                "count(DISTINCT (platform_id, task_type, scheduled_for)) AS distinct_keys, "
                 "min(c), max(c) FROM (SELECT platform_id, task_type, scheduled_for, "
                 "count(*) OVER (PARTITION BY platform_id, task_type) AS c FROM platform_sync.jobs) x"
             )

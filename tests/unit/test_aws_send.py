@@ -30,4 +30,3 @@ def test_every_message_arrives_once(aws, concurrency):
             Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
         )
     assert sorted(seen) == list(range(57))
-
