@@ -21,7 +21,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query
 
 from opsdeck import cursor as cursor_codec
 from opsdeck.api import create_app, lambda_handler
-from opsdeck.auth import Principal, require_roles
+from opsdeck.auth import Principal, authorize, require_roles
 from opsdeck.errors import InvalidInput, NotFound
 from opsdeck.lazy import lazy_import
 
@@ -214,11 +214,19 @@ def _state(row: Any, open_jobs: int) -> dict[str, Any]:
     "/scheduler",
     summary="State per task type, with the EventBridge rule's actual state",
     response_model=s.SchedulerOut,
-    responses={**AUTH},
+    responses={**AUTH, **R503},
 )
-async def scheduler_state(_: Reader) -> Any:
+async def scheduler_state(
+    principal: Reader,
+    reconcile: Annotated[
+        bool, Query(description="first bring every rule in line with the stored state (operator role)")
+    ] = False,
+) -> Any:
     from opsdeck import db
 
+    if reconcile:
+        authorize(principal, OPERATOR_ROLE)
+        control.reconcile()
     with db.transaction() as conn:
         rows = repository.task_types(conn)
         counts = {r.task_type: repository.open_job_count(conn, r.task_type) for r in rows}

@@ -143,3 +143,13 @@ def test_transport_checks_every_redirect_hop_too():
     with httpx.Client(transport=transport) as client, pytest.raises(OutboundRefused):
         client.get("https://[::ffff:169.254.169.254]/latest")
     assert inner.requests == []
+
+
+def test_transport_connects_to_a_checked_ipv6_address():
+    inner = Recorder()
+    transport = GuardedTransport(inner, local=False, resolver=lambda h, p: ["2606:4700:4700::1111"])
+    with httpx.Client(transport=transport) as client:
+        client.get("https://sync.example.com:8443/v")
+    [sent] = inner.requests
+    assert str(sent.url) == "https://[2606:4700:4700::1111]:8443/v"
+    assert sent.headers["host"] == "sync.example.com:8443"

@@ -274,3 +274,15 @@ def test_a_retry_waits_out_the_policy_backoff(ps, minute):
         QueueUrl=ps.queue_url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
     )
     assert attrs["Attributes"]["ApproximateNumberOfMessagesNotVisible"] == "1"
+
+
+def test_reconcile_repairs_a_running_task_type_whose_rule_was_disabled(ps):
+    ps.events.disable_rule(Name="opsdeck-test-platform-sync-sync-schedule")  # someone, in the console
+    _, state = ps.http("GET", "/scheduler", claims=VIEWER)
+    sync = next(t for t in state["task_types"] if t["task_type"] == "sync")
+    assert (sync["state"], sync["rule_state"], sync["in_agreement"]) == ("running", "DISABLED", False)
+    assert ps.http("GET", "/scheduler", query="reconcile=true", claims=VIEWER)[0] == 403
+    status, state = ps.http("GET", "/scheduler", query="reconcile=true")
+    assert status == 200
+    assert ps.rule_state("sync") == "ENABLED"
+    assert all(t["in_agreement"] for t in state["task_types"])
