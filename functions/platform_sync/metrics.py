@@ -22,6 +22,8 @@ def count(name: str, task_type: str, value: float = 1) -> None:
     """One EMF line for ``name`` with ``service`` and ``task_type`` dimensions."""
     if value <= 0 and name != "DispatcherTicks":
         return
+    if os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() in ("1", "true"):
+        return  # as Powertools' Metrics does (``opsdeck local up`` without --metrics)
     namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", NAMESPACE)
     with single_metric(
         name=name,

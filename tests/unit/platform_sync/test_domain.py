@@ -79,3 +79,20 @@ def test_status_mapping(status, outcome, retry):
 def test_backoff_doubles_and_is_capped():
     assert [domain.retry_delay_s(10, n) for n in (1, 2, 3)] == [10, 20, 40]
     assert domain.retry_delay_s(600, 5) == 900
+
+
+def test_metrics_are_emf_lines_with_the_task_type_and_respect_the_disabled_flag(capsys, monkeypatch):
+    import json
+
+    from functions.platform_sync import metrics
+
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    metrics.count("JobsFailed", "valid", 2)
+    metrics.count("JobsSucceeded", "sync", 0)  # nothing to say: no line
+    [line] = capsys.readouterr().out.splitlines()
+    emf = json.loads(line)
+    assert (emf["JobsFailed"], emf["task_type"], emf["service"]) == ([2.0], "valid", "platform_sync")
+    assert emf["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service", "task_type"]]
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    metrics.count("JobsFailed", "valid", 1)
+    assert capsys.readouterr().out == ""
