@@ -88,11 +88,12 @@ def dispatcher_tick(url: str) -> Iterator[dict[str, Any]]:
             in_send.append(time.perf_counter() - began)
 
     jobs.aws.send_messages = timed_send  # type: ignore[assignment]
+    default_concurrency = jobs.SEND_CONCURRENCY
     minute = 0
     try:
         with tempfile.TemporaryDirectory() as root, _cloud(root, url, functions) as cloud:
             _platforms(n, "https://bench.example.com")
-            for concurrency in (1, 8, 1, 8):  # SendMessageBatch calls in flight, interleaved side by side
+            for concurrency in (1, 8, 16, 1, 8, 16):  # SendMessageBatch calls in flight, interleaved
                 jobs.SEND_CONCURRENCY = concurrency
                 both, sqs, repeated, dispatched = [], [], [], []
                 for i in range(repeats + 1):  # the first minute warms up (imports, connections)
@@ -135,7 +136,7 @@ def dispatcher_tick(url: str) -> Iterator[dict[str, Any]]:
                 }
     finally:
         jobs.aws.send_messages = send  # type: ignore[assignment]
-        jobs.SEND_CONCURRENCY = 1
+        jobs.SEND_CONCURRENCY = default_concurrency
 
 
 def worker_throughput(url: str) -> Iterator[dict[str, Any]]:
