@@ -267,6 +267,7 @@ FUNCTIONS: tuple[Function, ...] = (
                 Route("GET", "/ops/health"),
                 Route("GET", "/ops/functions"),
                 Route("GET", "/ops/docs"),
+                Route("GET", "/ops/docs/{asset}"),
                 Route("GET", "/ops/openapi.json"),
             )
         ),
@@ -298,6 +299,7 @@ FUNCTIONS: tuple[Function, ...] = (
                 Route("GET", "/marketplace/inventory"),
                 Route("GET", "/marketplace/logs"),
                 Route("GET", "/marketplace/docs"),
+                Route("GET", "/marketplace/docs/{asset}"),
                 Route("GET", "/marketplace/openapi.json"),
             )
         ),
@@ -459,6 +461,7 @@ FUNCTIONS: tuple[Function, ...] = (
                 Route("GET", "/backoffice/admin/wallets/{wallet_id}/tx"),
                 Route("GET", "/backoffice/admin/audit"),
                 Route("GET", "/backoffice/docs"),
+                Route("GET", "/backoffice/docs/{asset}"),
                 Route("GET", "/backoffice/openapi.json"),
             )
         ),

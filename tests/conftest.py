@@ -122,11 +122,18 @@ def db(database_url: str) -> Iterator[Any]:
 @pytest.fixture
 def committed_db(database_url: str) -> Iterator[Any]:
     """Real commits (threads, several connections); every opsdeck table is emptied after."""
+    from opsdeck import db as opsdeck_db
+
+    yield opsdeck_db.engine()
+    truncate_all()
+
+
+def truncate_all() -> None:
+    """Empty every opsdeck table (after tests that commit)."""
     from sqlalchemy import text
 
     from opsdeck import db as opsdeck_db
 
-    yield opsdeck_db.engine()
     with opsdeck_db.engine().begin() as conn:
         tables = conn.execute(
             text(

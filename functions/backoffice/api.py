@@ -14,27 +14,32 @@ its audit row share one transaction; a denied request writes its row alone. If t
 cannot be written the request fails rather than answer unaudited.
 
 Inputs are taken as raw strings and parsed in ``domain`` (not by FastAPI) so that malformed
-ones are audited too and come out as problem+json 422 after the auth checks. The repository
-(SQLAlchemy) is imported lazily.
+ones are audited too and come out as problem+json 422 after the auth checks; the OpenAPI
+document still states each rule (``opsdeck.params.documented``: id pattern, limit range,
+RFC 3339 times, enums, opaque cursors), and ``domain`` enforces exactly that rule. The response
+models below only document the bodies (the routes return ``JSONResponse``s built by ``domain``).
+The repository (SQLAlchemy) is imported lazily.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, Security
+from fastapi import APIRouter, Path, Query, Request, Security
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPBearer
+from pydantic import BaseModel, ConfigDict
 
 from opsdeck import auth, db
 from opsdeck import cursor as cursor_codec
-from opsdeck.api import create_app, lambda_handler, request_id
-from opsdeck.errors import NotFound, OpsdeckError
+from opsdeck.api import create_app, lambda_handler, problems, raises, request_id
+from opsdeck.errors import Forbidden, InvalidInput, NotFound, OpsdeckError, Unauthorized, Unavailable
 from opsdeck.lazy import lazy_import
 from opsdeck.observability import logger
+from opsdeck.params import CURSOR, TIMESTAMP_SCHEMA, documented, or_empty
 
 from . import domain
+from .changes import ID_PATTERN
 
 repository = lazy_import("functions.backoffice.repository")
 
@@ -42,21 +47,248 @@ BASE = "/backoffice/admin"
 OUTCOMES = {401: "unauthenticated", 403: "forbidden", 404: "not_found"}
 NO_STORE = {"cache-control": "no-store"}
 
-_problem = {"content": {"application/problem+json": {}}}
-PROBLEMS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "No valid bearer token (audited)", **_problem},
-    403: {"description": "The token lacks the role (audited)", **_problem},
-    404: {"description": "Unknown id", **_problem},
-    422: {"description": "Malformed id, cursor or parameter", **_problem},
-}
+
+# ---------------------------------------------------------------- the document
+# What ``domain`` enforces on the raw strings, stated for the document.
+
+#: the tx / payment order / wallet the contract data (``demo.contract``) holds
+EXAMPLE_TX, EXAMPLE_ORDER, EXAMPLE_WALLET = "tx-0000000001", "po-00000001", "w-00011"
+
+
+def _id(example: str) -> Any:
+    """A path id: the rule in the document, the raw text to the handler (``domain.parse_id``)."""
+    return Path(
+        description="1-64 characters `[A-Za-z0-9._:-]`, starting with a letter or digit",
+        json_schema_extra={"pattern": ID_PATTERN.pattern, "examples": [example]},
+    )
+
+
+LIMIT = documented(
+    or_empty(
+        {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": domain.MAX_LIMIT,
+            "description": f"page size, 1..{domain.MAX_LIMIT} (default {domain.DEFAULT_LIMIT})",
+        }
+    )
+)
+SINCE_UNTIL = documented(or_empty(TIMESTAMP_SCHEMA))
+TEXT = {"type": "string", "pattern": "^[^\\x00-\\x1f]*$", "description": "no control characters"}
+
+
+def _choice(choices: tuple[str, ...]) -> Any:
+    return documented(or_empty({"type": "string", "enum": list(choices)}))
+
+
+@raises(Unauthorized, Forbidden, InvalidInput, Unavailable)
+def _documents_the_admin_flow() -> None:
+    """Documents the bearer scheme and what ``_admin`` answers; authentication happens in ``_admin``
+    (after the request is recorded), not here."""
+
+
+_document_flow = Security(auth.bearer_scheme)
 
 router = APIRouter(
     prefix=BASE,
     tags=["backoffice admin"],
-    # documents the bearer scheme in OpenAPI; authentication itself happens in ``_admin``
-    dependencies=[Security(HTTPBearer(auto_error=False, description="A JWT with ADMIN_READ / ADMIN_AUDIT"))],
-    responses=PROBLEMS,
+    dependencies=[_document_flow, Security(_documents_the_admin_flow)],
 )
+
+_TS = "2026-01-01T00:00:00.045000Z"
+_ENTRY = {
+    "tx_id": EXAMPLE_TX,
+    "wallet_id": EXAMPLE_WALLET,
+    "type": "PAYMENT",
+    "amount": 405,
+    "currency": "USD",
+    "status": "SETTLED",
+    "status_group": "UNKNOWN",
+    "related_id": EXAMPLE_ORDER,
+    "related_type": "PAYMENT_ORDER",
+    "created_at": "2026-01-01T00:00:00.020000Z",
+    "updated_at": _TS,
+    "version": 2,
+    "synced_at": "2026-01-01T00:00:01.100000Z",
+}
+_PAIRED = {**_ENTRY, "tx_id": "tx-0000000002", "wallet_id": "w-00005", "type": "RECEIVE"}
+_ORDER = {
+    "order_id": EXAMPLE_ORDER,
+    "status": "SETTLED",
+    "status_group": "UNKNOWN",
+    "amount": 405,
+    "currency": "USD",
+    "payer_wallet_id": EXAMPLE_WALLET,
+    "payee_wallet_id": "w-00005",
+    "created_at": "2026-01-01T00:00:00.000000Z",
+    "updated_at": _TS,
+    "version": 3,
+    "synced_at": "2026-01-01T00:00:01.100000Z",
+}
+StatusGroup = Literal["SUCCESS", "FAIL", "IN_PROGRESS", "UNKNOWN"]
+Pairing = Literal["COMPLETE", "INCOMPLETE", "UNKNOWN"]
+
+
+def _example(value: dict[str, Any]) -> ConfigDict:
+    return ConfigDict(json_schema_extra={"examples": [value]})
+
+
+class Entry(BaseModel):
+    model_config = _example(_ENTRY)
+
+    tx_id: str
+    wallet_id: str | None
+    type: str | None
+    amount: int | None
+    currency: str | None
+    status: str | None
+    status_group: StatusGroup
+    related_id: str | None
+    related_type: str
+    created_at: str | None
+    updated_at: str | None
+    version: int | None
+    synced_at: str | None
+
+
+class PaymentOrder(BaseModel):
+    model_config = _example(_ORDER)
+
+    order_id: str
+    status: str | None
+    status_group: StatusGroup
+    amount: int | None
+    currency: str | None
+    payer_wallet_id: str | None
+    payee_wallet_id: str | None
+    created_at: str | None
+    updated_at: str | None
+    version: int | None
+    synced_at: str | None
+
+
+class Freshness(BaseModel):
+    data_lag_sec: float | None
+    as_of: str | None
+
+
+class TxOut(Freshness):
+    model_config = _example(
+        {
+            "tx_id": EXAMPLE_TX,
+            "entry": _ENTRY,
+            "pairing_status": "COMPLETE",
+            "paired_tx_id": "tx-0000000002",
+            "paired_entry": _PAIRED,
+            "payer_wallet_id": EXAMPLE_WALLET,
+            "receiver_wallet_id": "w-00005",
+            "payment_order": _ORDER,
+            "data_lag_sec": 1.25,
+            "as_of": _TS,
+        }
+    )
+
+    tx_id: str
+    entry: Entry
+    pairing_status: Pairing
+    paired_tx_id: str | None
+    paired_entry: Entry | None
+    payer_wallet_id: str | None
+    receiver_wallet_id: str | None
+    payment_order: PaymentOrder | None
+
+
+class PaymentOrderOut(Freshness):
+    model_config = _example(
+        {
+            "order_id": EXAMPLE_ORDER,
+            "payment_order": _ORDER,
+            "entries": [_ENTRY, _PAIRED],
+            "pairing_status": "COMPLETE",
+            "payment_tx_id": EXAMPLE_TX,
+            "receive_tx_id": "tx-0000000002",
+            "pair_first_seen_at": "2026-01-01T00:00:01.100000Z",
+            "pair_completed_at": "2026-01-01T00:00:01.100000Z",
+            "data_lag_sec": 1.25,
+            "as_of": _TS,
+        }
+    )
+
+    order_id: str
+    payment_order: PaymentOrder | None
+    entries: list[Entry]
+    pairing_status: Pairing
+    payment_tx_id: str | None
+    receive_tx_id: str | None
+    pair_first_seen_at: str | None
+    pair_completed_at: str | None
+
+
+class WalletPage(Freshness):
+    model_config = _example(
+        {
+            "wallet_id": EXAMPLE_WALLET,
+            "items": [_ENTRY],
+            "next_cursor": None,
+            "limit": 20,
+            "data_lag_sec": 1.25,
+            "as_of": _TS,
+        }
+    )
+
+    wallet_id: str
+    items: list[Entry]
+    next_cursor: str | None
+    limit: int
+
+
+class AuditRecord(BaseModel):
+    id: int
+    at: str
+    request_id: str | None
+    actor: str | None
+    actor_roles: list[str]
+    action: str
+    target_type: str | None
+    target_id: str | None
+    outcome: str
+    status: int | None
+    result_count: int | None
+    reason: str | None
+    ip: str | None
+    user_agent: str | None
+
+
+class AuditPage(BaseModel):
+    model_config = _example(
+        {
+            "items": [
+                {
+                    "id": 7,
+                    "at": "2026-01-05T09:30:00.123456Z",
+                    "request_id": "c2FtcGxlLWJhY2tvZmZpY2U=",
+                    "actor": "ops-alice",
+                    "actor_roles": ["ADMIN_READ"],
+                    "action": "GET /backoffice/admin/tx/{tx_id}",
+                    "target_type": "tx",
+                    "target_id": EXAMPLE_TX,
+                    "outcome": "ok",
+                    "status": 200,
+                    "result_count": 1,
+                    "reason": None,
+                    "ip": "203.0.113.7",
+                    "user_agent": "curl/8.5.0",
+                }
+            ],
+            "next_cursor": None,
+            "limit": 20,
+        }
+    )
+
+    items: list[AuditRecord]
+    next_cursor: str | None
+    limit: int
+
 
 Work = Callable[[Any], tuple[dict[str, Any], int]]
 
@@ -148,8 +380,13 @@ def _admin(request: Request, action: str, role: str, target_type: str, target_id
 # ----------------------------------------------------------------------- routes
 
 
-@router.get("/tx/{tx_id}", summary="A ledger entry, its paired entry and payment order")
-async def get_tx(request: Request, tx_id: str) -> JSONResponse:
+@router.get(
+    "/tx/{tx_id}",
+    summary="A ledger entry, its paired entry and payment order",
+    response_model=TxOut,
+    responses=problems(NotFound),
+)
+async def get_tx(request: Request, tx_id: str = _id(EXAMPLE_TX)) -> JSONResponse:
     def work(conn) -> tuple[dict[str, Any], int]:
         key = domain.parse_id(tx_id, "tx_id")
         row = repository.tx(conn, key)
@@ -162,8 +399,13 @@ async def get_tx(request: Request, tx_id: str) -> JSONResponse:
     return _admin(request, f"GET {BASE}/tx/{{tx_id}}", domain.READ_ROLE, "tx", tx_id, work)
 
 
-@router.get("/payment-orders/{order_id}", summary="A payment order with its ledger entries and pairing")
-async def get_payment_order(request: Request, order_id: str) -> JSONResponse:
+@router.get(
+    "/payment-orders/{order_id}",
+    summary="A payment order with its ledger entries and pairing",
+    response_model=PaymentOrderOut,
+    responses=problems(NotFound),
+)
+async def get_payment_order(request: Request, order_id: str = _id(EXAMPLE_ORDER)) -> JSONResponse:
     def work(conn) -> tuple[dict[str, Any], int]:
         key = domain.parse_id(order_id, "order_id")
         order, entries, pair, fresh = repository.payment_order(conn, key)
@@ -177,12 +419,17 @@ async def get_payment_order(request: Request, order_id: str) -> JSONResponse:
     )
 
 
-@router.get("/wallets/{wallet_id}/tx", summary="A wallet's ledger entries, newest first")
+@router.get(
+    "/wallets/{wallet_id}/tx",
+    summary="A wallet's ledger entries, newest first",
+    response_model=WalletPage,
+    responses=problems(NotFound),
+)
 async def get_wallet_tx(
     request: Request,
-    wallet_id: str,
-    limit: str | None = Query(None, description=f"1..{domain.MAX_LIMIT} (default {domain.DEFAULT_LIMIT})"),
-    cursor: str | None = Query(None, description="next_cursor of the previous page"),
+    wallet_id: str = _id(EXAMPLE_WALLET),
+    limit: Annotated[str, LIMIT] | None = Query(None),
+    cursor: Annotated[str, documented(CURSOR)] | None = Query(None),
 ) -> JSONResponse:
     def work(conn) -> tuple[dict[str, Any], int]:
         key = domain.parse_id(wallet_id, "wallet_id")
@@ -216,17 +463,19 @@ async def get_wallet_tx(
     )
 
 
-@router.get("/audit", summary="The admin audit log, newest first")
+@router.get("/audit", summary="The admin audit log, newest first", response_model=AuditPage)
 async def get_audit(
     request: Request,
-    actor: str | None = Query(None, description="subject of the caller"),
-    since: str | None = Query(None, description="ISO 8601, inclusive"),
-    until: str | None = Query(None, description="ISO 8601, exclusive"),
-    target_type: str | None = Query(None, description=" | ".join(domain.TARGET_TYPES)),
-    target_id: str | None = Query(None),
-    outcome: str | None = Query(None, description=" | ".join(domain.AUDIT_OUTCOMES)),
-    limit: str | None = Query(None, description=f"1..{domain.MAX_LIMIT} (default {domain.DEFAULT_LIMIT})"),
-    cursor: str | None = Query(None, description="next_cursor of the previous page"),
+    actor: Annotated[str, documented({**TEXT, "maxLength": 200})] | None = Query(
+        None, description="subject of the caller"
+    ),
+    since: Annotated[str, SINCE_UNTIL] | None = Query(None, description="inclusive"),
+    until: Annotated[str, SINCE_UNTIL] | None = Query(None, description="exclusive"),
+    target_type: Annotated[str, _choice(domain.TARGET_TYPES)] | None = Query(None),
+    target_id: Annotated[str, documented({**TEXT, "maxLength": 128})] | None = Query(None),
+    outcome: Annotated[str, _choice(domain.AUDIT_OUTCOMES)] | None = Query(None),
+    limit: Annotated[str, LIMIT] | None = Query(None),
+    cursor: Annotated[str, documented(CURSOR)] | None = Query(None),
 ) -> JSONResponse:
     def work(conn) -> tuple[dict[str, Any], int]:
         f = repository.AuditFilter(

@@ -23,6 +23,16 @@ from .simulator import OltpSimulator, deliver, poison
 
 QUEUE = "backoffice-changes"
 DEMO_ORDERS = 120
+#: every role the admin API checks (the contract test's token carries them; docs/http-api.md)
+CONTRACT_ROLES = ("ADMIN_READ", "ADMIN_AUDIT")
+
+
+def contract(cloud: Any) -> None:
+    """Contract data: the sample payment (``po-00000001`` with ``tx-0000000001``/``-0002``, wallets
+    ``w-00011``/``w-00005``: the examples of the OpenAPI document) through the real consumer."""
+    for change in sample_changes():
+        cloud.send(QUEUE, json.dumps(change, separators=(",", ":")))
+    cloud.run_until_idle()
 
 
 def seed(cloud: Any) -> None:

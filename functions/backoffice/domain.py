@@ -36,6 +36,7 @@ from pydantic import BaseModel
 
 from opsdeck import cursor
 from opsdeck.errors import ConfigError, InvalidInput
+from opsdeck.params import TIMESTAMP_EXAMPLE, parse_timestamp
 from opsdeck.settings import from_env
 
 from .changes import ID_PATTERN
@@ -111,13 +112,13 @@ def parse_limit(value: str | None) -> int:
 
 
 def parse_time(value: str | None, name: str) -> datetime | None:
+    """An RFC 3339 timestamp (``opsdeck.params.parse_timestamp``: what the document states)."""
     if value is None or value == "":
         return None
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace(" ", "+"))
+        return parse_timestamp(value)
     except ValueError:
-        raise InvalidInput(f"{name} must be an ISO 8601 timestamp") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        raise InvalidInput(f"{name} must be an RFC 3339 timestamp such as {TIMESTAMP_EXAMPLE}") from None
 
 
 def parse_choice(value: str | None, name: str, choices: tuple[str, ...]) -> str | None:

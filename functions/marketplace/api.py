@@ -22,18 +22,27 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from opsdeck import cache, db
 from opsdeck import cursor as cursor_codec
-from opsdeck.api import create_app, lambda_handler, problem_response
+from opsdeck.api import create_app, lambda_handler, problem_response, problems
 from opsdeck.auth import Principal, require_roles
-from opsdeck.errors import InvalidInput, NotFound, OpsdeckError, status_problem
+from opsdeck.errors import (
+    InvalidInput,
+    NotConfigured,
+    NotFound,
+    OpsdeckError,
+    Unavailable,
+    UpstreamError,
+    status_problem,
+)
 from opsdeck.lazy import lazy_import
+from opsdeck.params import Cursor, Timestamp, documented
 
 from .domain import ORDER_STATUSES, canonical_status
 from .pacing import Deadline
@@ -44,6 +53,78 @@ sync = lazy_import("functions.marketplace.sync")
 
 router = APIRouter(prefix="/marketplace", tags=["marketplace"])
 ORDER_ID = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+#: the order ``functions.marketplace.demo.contract`` seeds: the document's example finds it
+EXAMPLE_ORDER_ID = "113-5550100-0000001"
+_NOW = "2026-01-05T09:30:00Z"
+_MONEY = {"amount": "42.50", "currency_code": "USD"}
+_ORDER = {
+    "id": 1,
+    "amazon_order_id": EXAMPLE_ORDER_ID,
+    "marketplace_id": "ATVPDKIKX0DER",
+    "order_status": "Unshipped",
+    "purchase_date": "2026-01-05T09:12:04Z",
+    "last_update_date": "2026-01-05T09:20:11Z",
+    "fulfillment_channel": "MFN",
+    "sales_channel": "Amazon.com",
+    "order_total": _MONEY,
+    "items_shipped": 0,
+    "items_unshipped": 1,
+    "first_seen_at": _NOW,
+    "synced_at": _NOW,
+}
+_ITEM = {
+    "order_item_id": "10000000000001",
+    "asin": "B000000001",
+    "seller_sku": "SKU-0001",
+    "title": "Demo item",
+    "quantity_ordered": 1,
+    "quantity_shipped": 0,
+    "item_price": _MONEY,
+    "item_tax": {"amount": "3.40", "currency_code": "USD"},
+}
+_RUN = {
+    "id": 12,
+    "kind": "orders",
+    "trigger": "schedule",
+    "status": "succeeded",
+    "api_version": "v0",
+    "started_at": "2026-01-05T09:15:00Z",
+    "finished_at": "2026-01-05T09:15:02Z",
+    "window_start": "2026-01-05T08:58:00Z",
+    "window_end": "2026-01-05T09:13:00Z",
+    "pages": 1,
+    "fetched": 3,
+    "upserted": 3,
+    "new": 1,
+    "items_fetched": 3,
+    "notified": 1,
+    "errors": 0,
+    "error": None,
+    "notify_error": None,
+    "watermark": "2026-01-05T09:13:00Z",
+}
+_INVENTORY = {
+    "marketplace_id": "ATVPDKIKX0DER",
+    "seller_sku": "SKU-0001",
+    "asin": "B000000001",
+    "fn_sku": "X000000001",
+    "product_name": "Demo item",
+    "condition": "NewItem",
+    "total_quantity": 40,
+    "fulfillable_quantity": 35,
+    "inbound_working_quantity": 0,
+    "inbound_shipped_quantity": 5,
+    "inbound_receiving_quantity": 0,
+    "reserved_quantity": 0,
+    "unfulfillable_quantity": 0,
+    "researching_quantity": 0,
+    "last_updated_time": "2026-01-05T09:00:00Z",
+    "synced_at": _NOW,
+}
+
+
+def _example(value: dict[str, Any]) -> ConfigDict:
+    return ConfigDict(json_schema_extra={"examples": [value]})
 
 
 # ---------------------------------------------------------------------- schemas
@@ -71,6 +152,8 @@ class OrderOut(BaseModel):
 
 
 class OrdersPage(BaseModel):
+    model_config = _example({"orders": [_ORDER], "next_cursor": None})
+
     orders: list[OrderOut]
     next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null on the last")
 
@@ -94,10 +177,40 @@ class OrderDetail(OrderOut):
 
 
 class OrderEnvelope(BaseModel):
+    model_config = _example(
+        {
+            "order": {
+                **_ORDER,
+                "api_version": "v0",
+                "items": [_ITEM],
+                "items_synced_at": _NOW,
+                "amazon_payload": {"AmazonOrderId": EXAMPLE_ORDER_ID, "OrderStatus": "Unshipped"},
+            }
+        }
+    )
+
     order: OrderDetail
 
 
 class SyncOut(BaseModel):
+    model_config = _example(
+        {
+            "run_id": 13,
+            "status": "succeeded",
+            "fetched": 3,
+            "upserted": 3,
+            "new": 1,
+            "items_fetched": 3,
+            "notified": 1,
+            "pending_notifications": 0,
+            "errors": 0,
+            "error": None,
+            "notify_error": None,
+            "watermark": "2026-01-05T09:28:00Z",
+            "continues": None,
+        }
+    )
+
     run_id: int | None
     status: Literal["succeeded", "partial", "deferred", "running"]
     fetched: int = 0
@@ -133,6 +246,8 @@ class InventoryOut(BaseModel):
 
 
 class InventoryPage(BaseModel):
+    model_config = _example({"inventory": [_INVENTORY], "next_cursor": None})
+
     inventory: list[InventoryOut]
     next_cursor: str | None
 
@@ -160,6 +275,8 @@ class RunOut(BaseModel):
 
 
 class LogsPage(BaseModel):
+    model_config = _example({"logs": [_RUN], "next_cursor": None})
+
     logs: list[RunOut]
     next_cursor: str | None
 
@@ -170,6 +287,22 @@ class SyncAge(BaseModel):
 
 
 class HealthOut(BaseModel):
+    model_config = _example(
+        {
+            "status": "ok",
+            "db": "connected",
+            "cache": "connected",
+            "last_successful_sync": {
+                "orders": {"finished_at": "2026-01-05T09:15:02Z", "age_s": 898},
+                "inventory": {"finished_at": "2026-01-05T09:00:03Z", "age_s": 1797},
+            },
+            "checks": {
+                "database": {"status": "ok", "latency_ms": 0.6},
+                "cache": {"status": "ok", "latency_ms": 0.1},
+            },
+        }
+    )
+
     status: Literal["ok", "degraded"]
     db: Literal["connected", "disconnected"]
     cache: Literal["connected", "disconnected"]
@@ -248,7 +381,14 @@ def _probe(probe) -> dict[str, Any]:
 # ------------------------------------------------------------------------ routes
 
 
-@router.get("/dashboard/health", summary="Database, cache and sync freshness", response_model=HealthOut)
+@router.get(
+    "/dashboard/health",
+    summary="Database, cache and sync freshness",
+    response_model=HealthOut,
+    responses=problems(
+        503, description="The database is down (`checks` says why); the cache alone is `degraded`"
+    ),
+)
 async def health() -> Any:
     checks = {"database": _probe(db.ping), "cache": _probe(cache.ping)}
     db_ok = checks["database"]["status"] == "ok"
@@ -276,15 +416,28 @@ async def health() -> Any:
     return body
 
 
+STATUS_FILTER: dict[str, Any] = {
+    "type": "string",
+    "enum": [*ORDER_STATUSES, ""],
+    "description": (
+        "order status(es), repeated (`?status=Pending&status=Shipped`); matched case-insensitively, "
+        "comma-separated lists and the Orders 2026-01-01 spellings (`PENDING_AVAILABILITY`) are "
+        "accepted too; an empty value filters nothing; anything else is 422"
+    ),
+}
+
+
 @router.get("/orders", summary="Stored orders, newest purchase first", response_model=OrdersPage)
 async def list_orders(
-    status: list[str] | None = Query(None, description="order status(es), repeated or comma-separated"),
-    purchased_after: datetime | None = Query(
-        None, description="purchase_date >= this (ISO 8601; UTC if naive)"
+    status: list[Annotated[str, documented(STATUS_FILTER)]] | None = Query(None),
+    purchased_after: Timestamp | None = Query(
+        None, description="purchase_date >= this (RFC 3339; UTC if naive)"
     ),
-    purchased_before: datetime | None = Query(None, description="purchase_date < this"),
+    purchased_before: Timestamp | None = Query(
+        None, description="purchase_date < this (RFC 3339; UTC if naive)"
+    ),
     limit: int = Query(50, ge=1, le=200),
-    cursor: str | None = Query(None, max_length=200),
+    cursor: Cursor | None = Query(None, max_length=cursor_codec.MAX_LENGTH),
 ) -> Any:
     after = None
     position = cursor_codec.decode(cursor, "orders")
@@ -311,8 +464,17 @@ async def list_orders(
     return {"orders": [_order(r) for r in page], "next_cursor": next_cursor}
 
 
-@router.get("/orders/{amazon_order_id}", summary="One order with its items", response_model=OrderEnvelope)
-async def get_order(amazon_order_id: str = Path(pattern=ORDER_ID)) -> Any:
+@router.get(
+    "/orders/{amazon_order_id}",
+    summary="One order with its items",
+    response_model=OrderEnvelope,
+    responses=problems(NotFound),
+)
+async def get_order(
+    amazon_order_id: str = Path(
+        pattern=ORDER_ID, examples=[EXAMPLE_ORDER_ID], description="Amazon's order id"
+    ),
+) -> Any:
     found = repository.get_order(amazon_order_id)
     if found is None:
         raise NotFound(f"order {amazon_order_id} is not stored")
@@ -333,8 +495,12 @@ async def get_order(amazon_order_id: str = Path(pattern=ORDER_ID)) -> Any:
     response_model=SyncOut,
     responses={
         202: {"model": SyncOut, "description": "still running in the background, or another run is"},
-        502: {"description": "SP-API/LWA failed or answered garbage; the run is recorded as failed"},
-        503: {"description": "SP-API credentials (or the database/cache) are missing"},
+        **problems(
+            UpstreamError, description="SP-API/LWA failed or answered garbage; the run is recorded as failed"
+        ),
+        **problems(
+            NotConfigured, Unavailable, description="SP-API credentials (or the database/cache) are missing"
+        ),
     },
 )
 async def sync_orders(_: Principal = Depends(require_roles(OPERATOR_ROLE))) -> Any:
@@ -356,7 +522,7 @@ async def list_inventory(
     seller_sku: str | None = Query(None, max_length=200),
     asin: str | None = Query(None, max_length=20),
     limit: int = Query(100, ge=1, le=500),
-    cursor: str | None = Query(None, max_length=400),
+    cursor: Cursor | None = Query(None, max_length=cursor_codec.MAX_LENGTH),
 ) -> Any:
     position = cursor_codec.decode(cursor, "inventory")
     after = position[0] if position else None
@@ -369,13 +535,13 @@ async def list_inventory(
     return {"inventory": [{k: getattr(r, k) for k in fields} for r in page], "next_cursor": next_cursor}
 
 
-@router.get("/logs", summary="Sync runs, newest first", response_model=LogsPage)
+@router.get("/logs", summary="Sync runs, newest first", response_model=LogsPage, responses=problems(NotFound))
 async def list_logs(
     kind: Literal["orders", "inventory"] | None = None,
     status: Literal["running", "succeeded", "partial", "deferred", "failed"] | None = None,
-    run_id: int | None = Query(None, ge=1),
+    run_id: int | None = Query(None, ge=1, le=2**63 - 1, description="one run (404 if unknown)"),
     limit: int = Query(50, ge=1, le=200),
-    cursor: str | None = Query(None, max_length=100),
+    cursor: Cursor | None = Query(None, max_length=cursor_codec.MAX_LENGTH),
 ) -> Any:
     if run_id is not None:
         row = repository.get_run(run_id)

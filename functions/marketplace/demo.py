@@ -15,6 +15,22 @@ from typing import Any
 import httpx
 
 BURST = 6
+#: every role the API checks (the contract test's token carries them; docs/http-api.md)
+CONTRACT_ROLES = ("marketplace-operator",)
+
+
+def contract(cloud: Any) -> None:
+    """Contract data: the order the OpenAPI document's example names (``api.EXAMPLE_ORDER_ID``),
+    placed in the SP-API simulator and pulled by the real orders and inventory syncs."""
+    from .api import EXAMPLE_ORDER_ID
+
+    base = cloud.simulator_urls.get("marketplace")
+    if not base:
+        return
+    placed = httpx.post(f"{base}/_control/orders", json={"order_ids": [EXAMPLE_ORDER_ID]}, timeout=10)
+    placed.raise_for_status()
+    cloud.fire("marketplace-orders-schedule")
+    cloud.fire("marketplace-inventory-schedule")
 
 
 def seed(cloud: Any) -> None:

@@ -1033,9 +1033,17 @@ def create_app(simulator: Simulator | None = None) -> Starlette:
 
     async def control_orders(request: Request) -> Response:
         body = await request.json() if (await request.body()) else {}
-        count = max(1, min(int(body.get("count", 1)), 500))
         with sim.lock:
             now = sim.clock()
+            if body.get("order_ids"):  # given ids (the contract test's example order), Unshipped
+                wanted = [str(i) for i in body["order_ids"]][:500]
+                ids = [
+                    sim.add_order(created_at=now - 600, status="Unshipped", updated_at=now - 300, order_id=i)
+                    for i in wanted
+                    if i not in sim.orders
+                ]
+                return JSONResponse({"created": ids})
+            count = max(1, min(int(body.get("count", 1)), 500))
             ids = [sim.add_random_order(now - 180 - i) for i in range(count)]
         return JSONResponse({"created": ids})
 

@@ -1,24 +1,90 @@
 """ops API: is the platform healthy, and what does it consist of?
 
-GET /ops/health     database and cache round trips; 503 problem+json naming what is down
-GET /ops/functions  the function catalog: every function, its trigger and its resources
+GET /ops/health        database and cache round trips; 503 problem+json naming what is down
+GET /ops/functions     the function catalog: every function, its trigger and its resources
+GET /ops/openapi.json  the OpenAPI document of the whole HTTP API (every capability's routes,
+                       as API Gateway serves them; ``functions.ops.openapi``); ``/ops/docs`` shows it
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 
 from functions import catalog
 from opsdeck import cache, db
-from opsdeck.api import create_app, lambda_handler, problem_response
+from opsdeck.api import create_app, lambda_handler, problem_response, problems
 from opsdeck.errors import OpsdeckError, status_problem
 from opsdeck.settings import platform
 
 router = APIRouter(prefix="/ops", tags=["ops"])
+
+
+class Check(BaseModel):
+    status: Literal["ok", "down"]
+    latency_ms: float | None = None
+    error: str | None = None
+
+
+class HealthOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "ok",
+                    "stage": "local",
+                    "checks": {
+                        "database": {"status": "ok", "latency_ms": 0.61},
+                        "cache": {"status": "ok", "latency_ms": 0.08},
+                    },
+                }
+            ]
+        }
+    )
+
+    status: Literal["ok"]
+    stage: str
+    checks: dict[str, Check]
+
+
+class FunctionsOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "functions": [
+                        {
+                            "name": "ops-api",
+                            "capability": "ops",
+                            "handler": "functions.ops.api.handler",
+                            "description": "Health of database and cache; the function catalog",
+                            "memory_mb": 256,
+                            "timeout_s": 10,
+                            "trigger": {
+                                "kind": "http",
+                                "routes": [{"route": "GET /ops/health", "authorizer": None}],
+                                "api": "opsdeck",
+                            },
+                            "uses": {
+                                "database": True,
+                                "cache": True,
+                                "sends_to": [],
+                                "secrets": [],
+                                "controls_schedules": [],
+                                "invokes": [],
+                            },
+                        }
+                    ]
+                }
+            ]
+        }
+    )
+
+    functions: list[dict[str, Any]]
 
 
 def _check(probe) -> dict[str, Any]:
@@ -28,7 +94,12 @@ def _check(probe) -> dict[str, Any]:
         return {"status": "down", "error": exc.detail}
 
 
-@router.get("/health", summary="Database and cache health")
+@router.get(
+    "/health",
+    summary="Database and cache health",
+    response_model=HealthOut,
+    responses=problems(503, description="The database or the cache is down: `checks` says which"),
+)
 async def health() -> JSONResponse:
     checks = {"database": _check(db.ping), "cache": _check(cache.ping)}
     if all(c["status"] == "ok" for c in checks.values()):
@@ -67,10 +138,22 @@ def describe(function: catalog.Function) -> dict[str, Any]:
     }
 
 
-@router.get("/functions", summary="The function catalog")
+@router.get("/functions", summary="The function catalog", response_model=FunctionsOut)
 async def functions() -> dict[str, Any]:
     return {"functions": [describe(f) for f in catalog.FUNCTIONS]}
 
 
-app = create_app(title="opsdeck ops", base_path="/ops", routers=[router])
+def _whole_api() -> dict[str, Any]:
+    from functions.ops import openapi
+
+    return openapi.document()
+
+
+app = create_app(
+    title="opsdeck ops",
+    base_path="/ops",
+    routers=[router],
+    description="Health and catalog of the platform; the OpenAPI document of the whole HTTP API.",
+    document=_whole_api,
+)
 handler = lambda_handler(app)

@@ -70,7 +70,7 @@ def test_events_new_refuses_the_wrong_kind(capsys):
     )
     assert one_line_error(capsys, "events", "new", "http", "--function", "ops-api", "--route", "PUT /x") == (
         "ops-api has no route 'PUT /x' (routes: GET /ops/health, GET /ops/functions, GET /ops/docs, "
-        "GET /ops/openapi.json)"
+        "GET /ops/docs/{asset}, GET /ops/openapi.json)"
     )
 
 

@@ -233,3 +233,103 @@ def test_what_the_first_invocation_loaded_is_frozen_out_of_later_collections():
         assert gc.get_freeze_count() < frozen + len(allocated_since)  # only once per container
     finally:
         gc.unfreeze()
+
+
+# ------------------------------------------------------------ the OpenAPI document
+
+
+def _doc_app(**kw):
+    from functions.catalog import Route
+    from opsdeck.api import problems
+    from opsdeck.errors import Conflict, Unavailable
+
+    r = APIRouter(prefix="/d")
+
+    @r.get("/things/{thing_id}", responses=problems(NotFound, 409))
+    async def read(thing_id: int) -> dict:
+        return {"id": thing_id}
+
+    @r.post("/things", responses=problems(Conflict, Unavailable))
+    async def write(thing: Thing) -> dict:
+        return thing.model_dump()
+
+    @r.post("/sync")
+    async def sync() -> dict:
+        return {}
+
+    gateway = {"POST /d/sync": Route("POST", "/d/sync", authorizer="jwt")}
+    return create_app(title="d", base_path="/d", routers=[r], gateway_routes=gateway, **kw)
+
+
+def test_document_is_built_lazily_not_on_the_request_path():
+    app = _doc_app()
+    h = lambda_handler(app)
+    assert call(h, "GET", "/d/things/1")[0] == 200
+    assert app.openapi_schema is None  # a request never builds the document
+    status, _, spec = call(h, "GET", "/d/openapi.json")
+    assert status == 200 and app.openapi_schema == spec
+    assert app.openapi() is app.openapi_schema  # built once
+
+
+def test_every_error_is_the_one_problem_schema_as_problem_json():
+    spec = _doc_app().openapi()
+    schemas = spec["components"]["schemas"]
+    assert "HTTPValidationError" not in schemas and "ValidationError" not in schemas
+    assert set(schemas["Problem"]["properties"]) == {
+        "type", "title", "status", "detail", "instance", "request_id", "errors"
+    }  # fmt: skip
+    read = spec["paths"]["/d/things/{thing_id}"]["get"]["responses"]
+    write = spec["paths"]["/d/things"]["post"]["responses"]
+    assert set(read) == {"200", "404", "409", "422", "500"}
+    assert set(write) == {"200", "400", "409", "422", "500", "503"}  # 400: a malformed JSON body
+    for responses in (read, write):
+        for status, response in responses.items():
+            if status >= "400":
+                assert list(response["content"]) == ["application/problem+json"], status
+                media = response["content"]["application/problem+json"]
+                assert media["schema"] == {"$ref": "#/components/schemas/Problem"}
+                for example in media["examples"].values():
+                    assert example["value"]["status"] == int(status)
+    examples = {s: write[s]["content"]["application/problem+json"]["examples"] for s in write if s >= "400"}
+    assert examples["503"]["unavailable"]["value"]["type"] == "https://opsdeck.dev/problems/unavailable"
+    assert "errors" in examples["422"]["invalid-input"]["value"]
+
+
+def test_documented_problems_match_what_the_handler_answers():
+    h = lambda_handler(_doc_app())
+    status, headers, body = call(h, "POST", "/d/things", body={"name": 1})
+    assert (status, headers["content-type"]) == (422, "application/problem+json")
+    assert set(body) <= set(_doc_app().openapi()["components"]["schemas"]["Problem"]["properties"])
+
+
+def test_gateway_authorizer_routes_document_the_gateways_own_401():
+    spec = _doc_app().openapi()
+    sync = spec["paths"]["/d/sync"]["post"]
+    assert sync["security"] == [{"gatewayJwt": []}]
+    unauthorized = sync["responses"]["401"]["content"]["application/json"]
+    assert unauthorized["example"] == {"message": "Unauthorized"}
+    assert unauthorized["schema"] == {"$ref": "#/components/schemas/GatewayMessage"}
+    assert spec["components"]["securitySchemes"]["gatewayJwt"]["scheme"] == "bearer"
+    # routes the function authenticates itself do not claim the gateway's answer
+    assert "security" not in spec["paths"]["/d/things"]["post"]
+
+
+def test_docs_page_and_its_assets_come_from_the_deployment():
+    h = lambda_handler(_doc_app())
+    response = h(http_event("GET", "/d/docs"), LambdaContext())
+    page = response["body"]
+    assert response["statusCode"] == 200
+    assert "http://" not in page and "https://" not in page  # nothing from a CDN
+    # relative to the page (/d/docs): /d/docs/<asset> and /d/openapi.json, whatever prefix is in front
+    assert '<script src="docs/swagger-ui-bundle.js">' in page
+    assert 'href="docs/swagger-ui.css"' in page and 'href="docs/favicon.png"' in page
+    assert "url: 'openapi.json'" in page
+    texts = {"swagger-ui-bundle.js": "application/javascript", "swagger-ui.css": "text/css"}
+    for asset, media_type in texts.items():
+        r = h(http_event("GET", f"/d/docs/{asset}"), LambdaContext())
+        assert r["statusCode"] == 200 and r["headers"]["content-type"].startswith(media_type)
+        assert len(r["body"]) > 10_000
+    png = h(http_event("GET", "/d/docs/favicon.png"), LambdaContext())
+    assert png["isBase64Encoded"] and base64.b64decode(png["body"])[:4] == b"\x89PNG"
+    status, headers, _ = call(h, "GET", "/d/docs/secrets.txt")
+    assert (status, headers["content-type"]) == (422, "application/problem+json")

@@ -697,7 +697,7 @@ def test_http_gateway_claims_without_role_is_403(call: Any) -> None:
     assert body["detail"] == "missing role: ADMIN_READ"
 
 
-def test_openapi_documents_bearer_scheme(jwks_only: JwksServer) -> None:
+def test_openapi_documents_bearer_scheme_and_the_auth_errors(jwks_only: JwksServer) -> None:
     from opsdeck.api import create_app
 
     router = APIRouter(prefix="/t")
@@ -706,8 +706,25 @@ def test_openapi_documents_bearer_scheme(jwks_only: JwksServer) -> None:
     def me(principal: auth.Principal = Depends(auth.current_principal)) -> dict[str, str]:
         return {"sub": principal.subject}
 
-    spec = create_app(title="t", base_path="/t", routers=[router]).openapi()
-    assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    @router.get("/admin")
+    def admin(principal: auth.Principal = Depends(auth.require_roles("ADMIN_READ"))) -> dict[str, str]:
+        return {"sub": principal.subject}
+
+    spec = create_app(title="t", base_path="/t", routers=[router], gateway_routes={}).openapi()
+    assert spec["components"]["securitySchemes"]["bearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": auth.bearer_scheme.model.description,
+    }
+    me_doc, admin_doc = spec["paths"]["/t/me"]["get"], spec["paths"]["/t/admin"]["get"]
+    assert me_doc["security"] == admin_doc["security"] == [{"bearer": []}]
+    # current_principal raises 401; require_roles adds 403 — both problem+json
+    assert set(me_doc["responses"]) == {"200", "401", "500"}
+    assert set(admin_doc["responses"]) == {"200", "401", "403", "500"}
+    problem = admin_doc["responses"]["403"]["content"]["application/problem+json"]
+    assert problem["schema"] == {"$ref": "#/components/schemas/Problem"}
+    assert problem["examples"]["forbidden"]["value"]["type"] == "https://opsdeck.dev/problems/forbidden"
 
 
 # ------------------------------------------------------------- verified tokens

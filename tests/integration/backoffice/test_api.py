@@ -294,7 +294,8 @@ def test_docs_and_openapi_are_served(jwt_env):
     assert call("docs.json").status == 200
     spec = call("openapi.json").json()
     assert "/backoffice/admin/tx/{tx_id}" in spec["paths"]
-    assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    assert spec["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    assert spec["paths"]["/backoffice/admin/tx/{tx_id}"]["get"]["security"] == [{"bearer": []}]
 
 
 def test_every_admin_request_is_audited_and_no_token_is_stored(synced):

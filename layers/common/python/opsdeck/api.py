@@ -2,8 +2,14 @@
 
 Every HTTP function is ``app = create_app(...)`` + ``handler = lambda_handler(app)``.
 The app has:
-  * routes under the capability's base path, OpenAPI at ``<base>/openapi.json`` and
-    Swagger UI at ``<base>/docs``;
+  * routes under the capability's base path, its OpenAPI document at ``<base>/openapi.json``
+    and Swagger UI at ``<base>/docs``, whose assets (``<base>/docs/{asset}``) come from the
+    deployment itself (the ``fastapi-offline`` package), not a CDN: the page works offline;
+  * a truthful document (``opsdeck.openapi``), built once on the first ``openapi.json`` or
+    ``docs`` request and never on the request path: one ``Problem`` schema for every error,
+    the errors routes declare with ``responses=problems(...)`` and dependencies with
+    ``@raises(...)``, 500 everywhere, bearer security, the gateway's own 401 on catalog routes
+    behind its JWT authorizer — see "Writing an HTTP API" in docs/http-api.md;
   * ``x-request-id`` on every response (the caller's, else API Gateway's request id);
   * an access-log line per request: failures (4xx/5xx) and slow requests at INFO or above,
     successes at DEBUG — every request is in API Gateway's access log already, and a JSON
@@ -18,22 +24,35 @@ Middleware is pure ASGI: Starlette's ``BaseHTTPMiddleware`` costs ~100 µs a req
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .errors import PROBLEM_CONTENT_TYPE, OpsdeckError, status_problem
+from .errors import PROBLEM_CONTENT_TYPE, ConfigError, OpsdeckError, status_problem
 from .observability import entry, logger
+from .openapi import problems, raises
 from .settings import platform
+
+__all__ = [
+    "ProblemResponse",
+    "create_app",
+    "lambda_handler",
+    "problem_response",
+    "problems",
+    "raises",
+    "request_id",
+]
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
@@ -174,6 +193,115 @@ async def _validation_error(request: Request, exc: Exception) -> ProblemResponse
 # ---------------------------------------------------------------------- factory
 
 
+#: Swagger UI's files, served from the package that ships them (``fastapi-offline``)
+DOCS_ASSETS: dict[str, str] = {
+    "swagger-ui-bundle.js": "application/javascript",
+    "swagger-ui.css": "text/css",
+    "favicon.png": "image/png",
+}
+DocsAsset = Literal["swagger-ui-bundle.js", "swagger-ui.css", "favicon.png"]
+_ASSET_CACHE = "public, max-age=86400"
+
+
+def _assets_dir() -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec("fastapi_offline")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError("the fastapi-offline package (Swagger UI assets) is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "static"
+
+
+@functools.cache
+def _asset(name: str) -> bytes:
+    return (_assets_dir() / name).read_bytes()
+
+
+class OpsdeckApp(FastAPI):
+    """A FastAPI app whose document is ``opsdeck.openapi.finish``-ed once, on first use."""
+
+    gateway_routes: Mapping[str, Any] | None = None
+
+    def openapi(self) -> dict[str, Any]:
+        if not self.openapi_schema:
+            from fastapi.openapi.utils import get_openapi
+
+            from .openapi import finish
+
+            document = get_openapi(
+                title=self.title,
+                version=self.version,
+                openapi_version=self.openapi_version,
+                description=self.description,
+                routes=self.routes,
+                tags=self.openapi_tags,
+                servers=self.servers,
+            )
+            self.openapi_schema = finish(document, self.routes, self.gateway_routes)
+        return self.openapi_schema
+
+
+_HTML_EXAMPLE = "<!doctype html><html><head><title>opsdeck - Swagger UI</title>…</head><body>…</body></html>"
+_DOCUMENT_EXAMPLE = {"openapi": "3.1.0", "info": {"title": "opsdeck", "version": "1.0.0"}, "paths": {}}
+
+
+def _docs_router(app: OpsdeckApp, base_path: str, document: Callable[[], dict[str, Any]] | None) -> APIRouter:
+    router = APIRouter(prefix=base_path, tags=["docs"])
+    get_document = document or app.openapi
+
+    @router.get(
+        "/openapi.json",
+        summary="This API's OpenAPI document",
+        response_class=JSONResponse,
+        responses={
+            200: {
+                "content": {"application/json": {"schema": {"type": "object"}, "example": _DOCUMENT_EXAMPLE}}
+            }
+        },
+    )
+    async def openapi_document() -> JSONResponse:
+        return JSONResponse(get_document())
+
+    @router.get(
+        "/docs",
+        summary="Swagger UI over this API's document (works offline)",
+        response_class=HTMLResponse,
+        responses={200: {"content": {"text/html": {"schema": {"type": "string"}, "example": _HTML_EXAMPLE}}}},
+    )
+    async def swagger_ui() -> HTMLResponse:
+        from fastapi.openapi.docs import get_swagger_ui_html
+
+        # relative URLs: the page is ``<base>/docs``, so they resolve under ``<base>/`` whatever
+        # prefix (a stage, a custom domain's path) sits in front of the API
+        return get_swagger_ui_html(
+            openapi_url="openapi.json",
+            title=f"{app.title} - Swagger UI",
+            swagger_js_url="docs/swagger-ui-bundle.js",
+            swagger_css_url="docs/swagger-ui.css",
+            swagger_favicon_url="docs/favicon.png",
+        )
+
+    @router.get(
+        "/docs/{asset}",
+        summary="Swagger UI's assets, served from the deployment",
+        response_class=Response,
+        responses={
+            200: {
+                "description": "The file",
+                "content": {
+                    "application/javascript": {"schema": {"type": "string"}, "example": "/*! Swagger UI */"},
+                    "text/css": {"schema": {"type": "string"}, "example": ".swagger-ui{}"},
+                    "image/png": {"schema": {"type": "string", "format": "binary"}, "example": "(PNG bytes)"},
+                },
+            }
+        },
+    )
+    async def docs_asset(asset: DocsAsset) -> Response:
+        return Response(_asset(asset), media_type=DOCS_ASSETS[asset], headers={"cache-control": _ASSET_CACHE})
+
+    return router
+
+
 def create_app(
     *,
     title: str,
@@ -181,19 +309,28 @@ def create_app(
     routers: Sequence[APIRouter] = (),
     version: str = "1.0.0",
     description: str = "",
+    document: Callable[[], dict[str, Any]] | None = None,
+    gateway_routes: Mapping[str, Any] | None = None,
 ) -> FastAPI:
-    """A FastAPI app whose routes, docs and OpenAPI live under ``base_path``."""
-    app = FastAPI(
+    """A FastAPI app whose routes, docs and OpenAPI live under ``base_path``.
+
+    ``document`` replaces what ``<base>/openapi.json`` serves (the ops API serves the combined
+    document of every capability); ``gateway_routes`` (route key → catalog ``Route``) overrides
+    the catalog lookup that tells which routes sit behind API Gateway's JWT authorizer.
+    """
+    app = OpsdeckApp(
         title=title,
         version=version,
         description=description,
-        docs_url=f"{base_path}/docs",
-        openapi_url=f"{base_path}/openapi.json",
+        docs_url=None,
+        openapi_url=None,
         redoc_url=None,
         swagger_ui_oauth2_redirect_url=None,
     )
+    app.gateway_routes = gateway_routes
     for router in routers:
         app.include_router(router)
+    app.include_router(_docs_router(app, base_path, document))
     app.add_exception_handler(OpsdeckError, _domain_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

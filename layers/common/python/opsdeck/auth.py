@@ -42,6 +42,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from .errors import ConfigError, Forbidden, MissingCredentials, Unauthorized
 from .observability import logger
+from .openapi import BEARER, raises
 from .settings import PlatformSettings, platform, secret
 
 JWKS_REFETCH_INTERVAL_S = 60.0
@@ -374,9 +375,17 @@ def authorize(principal: Principal, *roles: str, any_of: bool = False) -> Princi
     raise Forbidden(f"missing {noun}: {', '.join(missing)}", missing_roles=missing)
 
 
-_bearer_scheme = HTTPBearer(auto_error=False, description="A JWT from the opsdeck issuer.")
+#: the one bearer scheme of every document (``bearer``); ``auto_error=False``: ``authenticate`` decides
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    scheme_name=BEARER,
+    bearerFormat="JWT",
+    description="A JWT from the opsdeck issuer (roles in the `roles` claim), verified by the function.",
+)
+_bearer_scheme = bearer_scheme
 
 
+@raises(Unauthorized)
 def current_principal(
     request: Request,
     _credentials: HTTPAuthorizationCredentials | None = Security(_bearer_scheme),
@@ -389,6 +398,7 @@ def current_principal(
 def require_roles(*roles: str, any_of: bool = False) -> Callable[..., Awaitable[Principal]]:
     """FastAPI dependency factory: 401 without a principal, 403 without the roles."""
 
+    @raises(Forbidden)
     async def dependency(principal: Principal = Depends(current_principal)) -> Principal:
         return authorize(principal, *roles, any_of=any_of)
 
