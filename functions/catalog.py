@@ -367,6 +367,7 @@ FUNCTIONS: tuple[Function, ...] = (
                     )
                 ),
                 Route("GET", "/platform-sync/docs"),
+                Route("GET", "/platform-sync/docs/{asset}"),
                 Route("GET", "/platform-sync/openapi.json"),
             )
         ),

@@ -20,10 +20,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Depends, Path, Query
 
 from opsdeck import cursor as cursor_codec
-from opsdeck.api import create_app, lambda_handler
+from opsdeck.api import create_app, lambda_handler, problems
 from opsdeck.auth import Principal, authorize, require_roles
-from opsdeck.errors import InvalidInput, NotFound
+from opsdeck.errors import Conflict, InvalidInput, NotFound, Unavailable
 from opsdeck.lazy import lazy_import
+from opsdeck.outbound import OutboundRefused
+from opsdeck.params import Cursor as OpaqueCursor
+from opsdeck.params import Timestamp
 
 from . import schemas as s
 from .domain import OPERATOR_ROLE, TASK_TYPES, VIEWER_ROLE, TaskType, next_run, rule_should_be_enabled
@@ -39,21 +42,17 @@ read = require_roles(VIEWER_ROLE, OPERATOR_ROLE, any_of=True)
 write = require_roles(OPERATOR_ROLE)
 Reader = Annotated[Principal, Depends(read)]
 Writer = Annotated[Principal, Depends(write)]
-PlatformId = Annotated[int, Path(ge=1, le=2**62, description="platform id")]
-TaskTypePath = Annotated[TaskType, Path(description="sync or valid")]
+PlatformId = Annotated[int, Path(ge=1, le=2**62, description="platform id", examples=[1])]
+DeletedId = Annotated[int, Path(ge=1, le=2**62, description="platform id", examples=[2])]
+TaskTypePath = Annotated[TaskType, Path(description="sync or valid", examples=["sync"])]
 Limit = Annotated[int, Query(ge=1, le=200)]
-Cursor = Annotated[str | None, Query(max_length=400, description="next_cursor of the previous page")]
+Cursor = Annotated[OpaqueCursor | None, Query(description="next_cursor of the previous page")]
 
-
-def _problem(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/problem+json": {}}}
-
-
-AUTH = {401: _problem("no or invalid token"), 403: _problem("the token lacks the role")}
-R404 = {404: _problem("no such platform / task type / job")}
-R409 = {409: _problem("conflict (duplicate name, refused transition)")}
-R422 = {422: _problem("invalid input, or a refused outbound URL (type outbound-refused)")}
-R503 = {503: _problem("database or EventBridge unavailable")}
+AUTH: dict[int | str, dict[str, Any]] = {}  # 401/403 come from require_roles, documented by the factory
+R404 = problems(NotFound)
+R409 = problems(Conflict)
+R422 = problems(InvalidInput, OutboundRefused)
+R503 = problems(Unavailable)
 
 
 def _platform(row: Any) -> dict[str, Any]:
@@ -151,7 +150,7 @@ async def update_platform(_: Writer, platform_id: PlatformId, body: s.PlatformIn
     response_model=s.DeletedOut,
     responses={**AUTH, **R404},
 )
-async def delete_platform(_: Writer, platform_id: PlatformId) -> Any:
+async def delete_platform(_: Writer, platform_id: DeletedId) -> Any:
     canceled = repository.delete_platform(platform_id)
     return {"id": platform_id, "deleted": True, "canceled_jobs": canceled}
 
@@ -304,10 +303,8 @@ async def get_configs(_: Reader) -> Any:
     responses={**AUTH, **R422, **R503},
 )
 async def patch_config(_: Writer, body: s.ConfigPatch) -> Any:
-    values = _config_values(body)
-    if not values:
-        raise InvalidInput("nothing to change: give at least one field besides task_type")
-    return _config(control.update_config(body.task_type, values))
+    # only task_type: nothing to change, the configuration as it is
+    return _config(control.update_config(body.task_type, _config_values(body)))
 
 
 @router.get(
@@ -346,8 +343,8 @@ async def list_jobs(
     status: Annotated[
         Literal["queued", "running", "retrying", "succeeded", "failed", "canceled"] | None, Query()
     ] = None,
-    created_after: Annotated[datetime | None, Query(description="ISO 8601; UTC if naive")] = None,
-    created_before: Annotated[datetime | None, Query()] = None,
+    created_after: Annotated[Timestamp | None, Query(description="created at or after (RFC 3339)")] = None,
+    created_before: Annotated[Timestamp | None, Query(description="created before (RFC 3339)")] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Any:
@@ -387,7 +384,9 @@ async def list_jobs(
     response_model=s.JobDetail,
     responses={**AUTH, **R404, **R422},
 )
-async def get_job(_: Reader, job_id: Annotated[s.JobId, Path(description="job id")]) -> Any:
+async def get_job(
+    _: Reader, job_id: Annotated[s.JobId, Path(description="job id", examples=["sync-1-20261203T0900Z"])]
+) -> Any:
     found = repository.get_job(job_id)
     if found is None:
         raise NotFound(f"job {job_id} does not exist")

@@ -12,6 +12,7 @@ jobs that now run every minute show every outcome in ``GET /platform-sync/api/v1
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -23,6 +24,41 @@ PLATFORMS: tuple[tuple[str, dict[str, Any], dict[str, Any]], ...] = (
     ("slowstay", {"read_timeout_s": 1}, {"timeout_rate": 0.2, "timeout_s": 5}),
     ("closedinn", {"is_active": False}, {}),
 )
+
+
+CONTRACT_ROLES = ("platform-operator", "platform-viewer")
+#: the OpenAPI document's examples name these: platform 1 (read, replaced), platform 2 (deleted),
+#: job sync-1-20261203T0900Z
+CONTRACT_MINUTE = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+
+
+def contract(cloud: Any) -> None:
+    """Contract data (docs/http-api.md): three platforms through the API, one dispatcher tick at
+    a fixed minute through the dispatcher's entry point."""
+    from sqlalchemy import text
+
+    from localcloud.events import schedule_event
+    from opsdeck import db
+    from opsdeck.auth import issue_dev_token
+
+    with db.transaction() as conn:  # ids 1..3 for the examples, whatever earlier tests used
+        conn.execute(
+            text(
+                "TRUNCATE platform_sync.job_attempts, platform_sync.jobs, platform_sync.platforms "
+                "RESTART IDENTITY CASCADE"
+            )
+        )
+    base = cloud.simulator_urls["platform_sync"]
+    headers = {"authorization": "Bearer " + issue_dev_token("contract", ["platform-operator"])}
+    for key in ("contract-a", "contract-b", "contract-c"):
+        body = {"name": key, "base_url": f"{base}/p/{key}"}
+        status, _, raw = cloud.request("POST", "/platform-sync/api/v1/platforms", headers=headers, body=body)
+        if status != 201:
+            raise RuntimeError(f"contract seed: {status} {raw[:300]!r}")
+    event = schedule_event(
+        cloud.rule_name("platform-sync-sync-schedule"), when=CONTRACT_MINUTE, detail={"task_type": "sync"}
+    )
+    cloud.invoke("platform-sync-dispatch-sync", event)
 
 
 def seed(cloud: Any) -> None:

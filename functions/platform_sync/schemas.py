@@ -14,11 +14,31 @@ Name = Annotated[
 ]
 EndpointPath = Annotated[str, StringConstraints(max_length=200, pattern=r"^/[A-Za-z0-9._~\-/]*$")]
 HeaderName = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9\-]+$")]
-SecretRef = Annotated[
-    str,
-    StringConstraints(min_length=1, max_length=512, pattern=r"^[A-Za-z0-9/_+=.@:\-]+$"),
-]
-BaseUrl = Annotated[str, StringConstraints(min_length=8, max_length=2048)]
+#: a secret under a ``platform-sync/`` prefix (optionally below the stack's name), by name or ARN;
+#: the worker may read only ``<stack>/platform-sync/…`` (IAM), and checks the prefix before reading
+AUTH_REF_PATTERN = (
+    r"^(?!.*\.\.)(?:arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:)?"
+    r"(?:[A-Za-z0-9_+=.@-]+/)?platform-sync/[A-Za-z0-9_+=@-][A-Za-z0-9_+=.@/-]*$"
+)
+SecretRef = Annotated[str, StringConstraints(min_length=1, max_length=512, pattern=AUTH_REF_PATTERN)]
+
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_LOCAL_TLD = r"(?:localhost|local|internal|localdomain|lan|intranet|arpa)"
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_PORT = r"(?::(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?"
+#: the URLs ``opsdeck.outbound.check_url`` can accept, as a pattern: a host *name* with a dot, not
+#: under a local-only top-level name, not something a resolver reads as an IPv4 number (hex/octal
+#: notations), no ``xn--`` labels; or, for local mode only, a loopback 127.x.y.z. The scheme is
+#: https, or http in local mode. What a pattern cannot say is checked too (422 outbound-refused):
+#: outside local mode http and 127.x are refused, and a name that resolves now to a non-public
+#: address is refused.
+BASE_URL = (
+    r"^https?://(?:"
+    rf"(?![0-9A-Fa-fXx.]*[0-9][0-9A-Fa-fXx.]*(?:[:/]|$))(?![^/:]*xn--)(?:{_LABEL}\.)+(?!{_LOCAL_TLD}(?:[:/]|$)){_LABEL}"
+    rf"|127\.{_OCTET}\.{_OCTET}\.{_OCTET}"
+    rf"){_PORT}(?:/[A-Za-z0-9._~!$&()*+,;=:@/-]*)?$"
+)
+BaseUrl = Annotated[str, StringConstraints(min_length=8, max_length=2048, pattern=BASE_URL)]
 JobId = Annotated[str, StringConstraints(pattern=JOB_ID, max_length=80)]
 
 
@@ -33,6 +53,7 @@ class PlatformIn(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
+        regex_engine="python-re",  # BASE_URL and AUTH_REF_PATTERN use look-aheads (ECMA-262 has them too)
         json_schema_extra={
             "examples": [
                 {
@@ -51,16 +72,22 @@ class PlatformIn(BaseModel):
     )
     name: Name
     description: str | None = Field(None, max_length=500)
-    base_url: BaseUrl = Field(description="https URL of the platform service (checked against SSRF)")
+    base_url: BaseUrl = Field(
+        description="https URL of the platform service, by host name (SSRF-checked: public addresses "
+        "only, also where the name resolves; plain http and 127.x only in local mode)"
+    )
     endpoints: Endpoints = Field(default_factory=Endpoints, description="path per task type")
     is_active: bool = True
     connect_timeout_s: float = Field(3.0, gt=0, le=MAX_CONNECT_TIMEOUT_S)
     read_timeout_s: float = Field(10.0, gt=0, le=MAX_READ_TIMEOUT_S)
-    auth_header: HeaderName | None = Field(None, description="header that carries the secret's value")
+    auth_header: HeaderName | None = Field(
+        None,
+        description="header that carries the secret's value (default authorization; unused without a secret)",
+    )
     auth_secret_ref: SecretRef | None = Field(
         None,
-        description="name or ARN of a Secrets Manager secret under the deployment's platform-sync "
-        "prefix; its value is read at call time, never stored nor returned",
+        description="name or ARN of a Secrets Manager secret under `<stack>/platform-sync/`: the worker "
+        "can read only those; the value is read at call time, never stored nor returned",
     )
 
 

@@ -1,10 +1,10 @@
 """Checks on a platform's settings that a schema cannot express (all 422 ``invalid-input``).
 
 * ``base_url`` through ``opsdeck.outbound.check_url`` (https, public address, every notation);
-* ``auth_secret_ref`` must name a secret under this deployment's platform-sync prefix
-  (``PLATFORM_SYNC_SECRET_PREFIX``, e.g. ``opsdeck-prod/platform-sync/``): the worker's IAM
-  policy can read only those, so a reference elsewhere could never work — and must not be
-  able to point the worker at another capability's credentials.
+* ``auth_secret_ref``: the schema requires a ``platform-sync/`` segment; the worker reads a secret
+  only under this deployment's prefix (``PLATFORM_SYNC_SECRET_PREFIX``, e.g.
+  ``opsdeck-prod/platform-sync/``, ``secret_allowed``), which is also all its IAM policy allows,
+  so a reference can never point the worker at another capability's credentials.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 
-from opsdeck.errors import InvalidInput
 from opsdeck.naming import schedule_rule_env, secret_prefix_env
 from opsdeck.outbound import check_url
 
@@ -39,18 +38,15 @@ def secret_name(ref: str) -> str:
     return m["name"] if m else ref
 
 
-def check_secret_ref(ref: str) -> None:
+def secret_allowed(ref: str) -> bool:
+    """Whether the worker may read ``ref``: under this deployment's prefix (its IAM policy's too)."""
     prefix = secret_prefix()
     name = secret_name(ref)
-    if not name.startswith(prefix) or len(name) == len(prefix) or ".." in name:
-        raise InvalidInput(f"auth_secret_ref must name a secret under {prefix!r}", prefix=prefix)
+    return name.startswith(prefix) and len(name) > len(prefix) and ".." not in name
 
 
 def check_platform(body) -> None:
+    """The outbound check (the schema's pattern states the static part of it)."""
     check_url(body.base_url)
-    if body.auth_secret_ref is not None:
-        check_secret_ref(body.auth_secret_ref)
-        if body.auth_header is None:
-            body.auth_header = "authorization"
-    elif body.auth_header is not None:
-        raise InvalidInput("auth_header needs auth_secret_ref (the secret holding its value)")
+    if body.auth_secret_ref is not None and body.auth_header is None:
+        body.auth_header = "authorization"

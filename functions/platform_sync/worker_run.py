@@ -23,6 +23,7 @@ from opsdeck.settings import secret
 
 from . import jobs, metrics, repository
 from .domain import MAX_ATTEMPTS, classify_status, retry_delay_s, summarize, valid_job_id
+from .validation import secret_allowed, secret_prefix
 
 #: how long a claimed job is owned before another delivery may take it over (> any call)
 LEASE_S = 90.0
@@ -74,6 +75,8 @@ class Call:
 def _auth_headers(platform: Any) -> dict[str, str]:
     if not platform.auth_secret_ref:
         return {}
+    if not secret_allowed(platform.auth_secret_ref):
+        raise ConfigError(f"secret {platform.auth_secret_ref!r} is outside {secret_prefix()!r}")
     value = secret(platform.auth_secret_ref, max_age=SECRET_MAX_AGE_S)
     token = value.get("value") or value.get("token")
     if not isinstance(token, str) or not token:

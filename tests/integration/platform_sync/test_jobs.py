@@ -286,3 +286,13 @@ def test_reconcile_repairs_a_running_task_type_whose_rule_was_disabled(ps):
     assert status == 200
     assert ps.rule_state("sync") == "ENABLED"
     assert all(t["in_agreement"] for t in state["task_types"])
+
+
+def test_the_worker_reads_no_secret_outside_its_prefix(ps, minute, db):
+    platform = ps.platform("alpha", auth_secret_ref="other-stack/platform-sync/alpha")  # the schema allows it
+    ps.tick("sync", minute)
+    ps.work(ps.receive())
+    job = ps.job(f"sync-{platform['id']}-20261203T0900Z")
+    assert (job["status"], job["last_outcome"]) == ("failed", "failed")
+    assert "outside 'opsdeck-test/platform-sync/'" in job["attempt_log"][0]["error"]
+    assert ps.sim.simulator.calls_for("alpha") == []
