@@ -5,9 +5,26 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictFloat, StringConstraints
 
 from .domain import JOB_ID, MAX_ATTEMPTS, MAX_CONNECT_TIMEOUT_S, MAX_READ_TIMEOUT_S, TaskType
+
+
+def _not_a_boolean(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not a boolean")
+    return value
+
+
+def int_in(low: int, high: int) -> Any:
+    """A JSON integer within ``low..high`` (``3``, also ``3.0``), never ``true``/``false``."""
+    return Annotated[int, Field(ge=low, le=high), BeforeValidator(_not_a_boolean)]
+
+
+Attempts = int_in(1, MAX_ATTEMPTS)
+Backoff = int_in(0, 900)
+Interval = int_in(1, 1440)
+Concurrency = int_in(1, 1000)
 
 Name = Annotated[
     str, StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._\-]*$")
@@ -77,9 +94,9 @@ class PlatformIn(BaseModel):
         "only, also where the name resolves; plain http and 127.x only in local mode)"
     )
     endpoints: Endpoints = Field(default_factory=Endpoints, description="path per task type")
-    is_active: bool = True
-    connect_timeout_s: float = Field(3.0, gt=0, le=MAX_CONNECT_TIMEOUT_S)
-    read_timeout_s: float = Field(10.0, gt=0, le=MAX_READ_TIMEOUT_S)
+    is_active: StrictBool = True  # JSON true/false only: 0 or "yes" are not booleans
+    connect_timeout_s: StrictFloat = Field(3.0, gt=0, le=MAX_CONNECT_TIMEOUT_S)
+    read_timeout_s: StrictFloat = Field(10.0, gt=0, le=MAX_READ_TIMEOUT_S)
     auth_header: HeaderName | None = Field(
         None,
         description="header that carries the secret's value (default authorization; unused without a secret)",
@@ -127,8 +144,8 @@ class RunOut(BaseModel):
 
 class RetryPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    max_attempts: int = Field(ge=1, le=MAX_ATTEMPTS, description="calls per job, the first included")
-    backoff_s: int = Field(ge=0, le=900, description="delay before the 2nd attempt; doubles after")
+    max_attempts: Attempts = Field(description="calls per job, the first included")
+    backoff_s: Backoff = Field(description="delay before the 2nd attempt; doubles after")
 
 
 class ConfigOut(BaseModel):
@@ -156,9 +173,9 @@ class ConfigPut(BaseModel):
             ]
         },
     )
-    enabled: bool
-    interval_minutes: int = Field(ge=1, le=1440)
-    max_concurrent_jobs: int = Field(ge=1, le=1000)
+    enabled: StrictBool
+    interval_minutes: Interval
+    max_concurrent_jobs: Concurrency
     retry: RetryPolicy
 
 
@@ -170,9 +187,9 @@ class ConfigPatch(BaseModel):
         json_schema_extra={"examples": [{"task_type": "valid", "interval_minutes": 5}]},
     )
     task_type: TaskType
-    enabled: bool | None = None
-    interval_minutes: int | None = Field(None, ge=1, le=1440)
-    max_concurrent_jobs: int | None = Field(None, ge=1, le=1000)
+    enabled: StrictBool | None = None
+    interval_minutes: Interval | None = None
+    max_concurrent_jobs: Concurrency | None = None
     retry: RetryPolicy | None = None
 
 
