@@ -95,8 +95,11 @@ def database() -> Iterator[str]:
             os.environ.pop("DATABASE_URL", None)
         else:
             os.environ["DATABASE_URL"] = previous
+        from opsdeck.migrations import catalog_schemas, drop_roles
+
         with engine.connect() as conn:
             conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            drop_roles(conn, name, catalog_schemas())  # the capability roles are named after it
         engine.dispose()
         if server is not None:
             server.cleanup()

@@ -38,6 +38,28 @@ CAPABILITIES: Mapping[str, str] = MappingProxyType(
     }
 )
 
+#: capability → the PostgreSQL schemas it owns (its migrations create them, its functions use
+#: them). Each capability gets two database roles from this (``opsdeck.migrations``): an
+#: owner (owns these schemas; migrations run as it) and a runtime role (DML on these schemas
+#: only), named by ``opsdeck.naming.database_role``. A capability absent here owns the schema
+#: named like it.
+SCHEMAS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "ops": ("ops",),
+        "marketplace": ("marketplace",),
+        "platform_sync": ("platform_sync",),
+        "product_monitor": ("product_monitor", "staging_raw"),
+        "snacks": ("snacks",),
+        "backoffice": ("bo",),
+    }
+)
+
+
+def schemas() -> dict[str, tuple[str, ...]]:
+    """Every capability with its schemas (``SCHEMAS``, else the capability's own name)."""
+    return {cap: tuple(SCHEMAS.get(cap, (cap,))) for cap in CAPABILITIES}
+
+
 HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY"})
 _PATH = re.compile(r"^(/[A-Za-z0-9._~\-]+|/\{[a-z_][a-z0-9_]*\+?\})+$|^/$")
 _NAME = re.compile(r"^[a-z][a-z0-9-]{1,46}[a-z0-9]$")
@@ -214,6 +236,17 @@ class Function:
     environment: Mapping[str, str] = field(default_factory=dict)
     #: alarms on the function's own metrics (CDK monitoring; not emulated locally)
     alarms: tuple[MetricAlarm, ...] = ()
+    #: Lambda SnapStart (an initialised snapshot restored instead of a cold init): True/False,
+    #: or None for the platform rule — on for HTTP functions in the prod profile
+    #: (``snap_start_enabled``). Its triggers then invoke the published version through the
+    #: alias ``live``; the layer's after-restore hooks renew clients (``opsdeck.snapstart``).
+    snap_start: bool | None = None
+
+    def snap_start_enabled(self, profile: str) -> bool:
+        """Whether this function runs with SnapStart in a stack of ``profile`` (dev/prod)."""
+        if self.snap_start is not None:
+            return self.snap_start
+        return profile == "prod" and isinstance(self.trigger, Http)
 
     def wiring_environment(self) -> dict[str, tuple[ResourceKind, str]]:
         """Environment names this function reads to find its resources → (kind, logical name).
@@ -470,6 +503,17 @@ FUNCTIONS: tuple[Function, ...] = (
         database=True,
     ),
     Function(
+        name="backoffice-audit-retention",
+        capability="backoffice",
+        handler="functions.backoffice.retention.handler",
+        description="Purges admin audit rows older than AUDIT_RETENTION_DAYS (400) in bounded batches",
+        trigger=Schedule(expression="cron(20 3 * * ? *)", name="backoffice-audit-retention"),
+        timeout_s=300,
+        memory_mb=256,
+        database=True,
+        environment={"AUDIT_RETENTION_DAYS": "400", "AUDIT_PURGE_BATCH": "5000"},
+    ),
+    Function(
         name="backoffice-backfill",
         capability="backoffice",
         handler="functions.backoffice.backfill.handler",
@@ -513,6 +557,16 @@ _CRON = re.compile(r"^cron\((\S+ ){5}\S+\)$")
 
 def validate(functions: tuple[Function, ...] = FUNCTIONS, buckets: tuple[Bucket, ...] = BUCKETS) -> None:
     """Raise ``CatalogError`` naming the first contradiction."""
+    owners: dict[str, str] = {}
+    for cap, names_ in schemas().items():
+        for schema in names_:
+            if not re.match(r"^[a-z][a-z0-9_]{0,30}$", schema) or schema in ("public", "pg_catalog"):
+                raise CatalogError(f"capability {cap!r}: schema {schema!r} is not a valid opsdeck schema")
+            if schema in owners:
+                raise CatalogError(f"schema {schema!r} belongs to both {owners[schema]!r} and {cap!r}")
+            owners[schema] = cap
+    if set(SCHEMAS) - set(CAPABILITIES):
+        raise CatalogError(f"SCHEMAS names unknown capabilities {sorted(set(SCHEMAS) - set(CAPABILITIES))}")
     declared_buckets = _validate_buckets(buckets)
     names: set[str] = set()
     route_keys: set[str] = set()
@@ -584,6 +638,8 @@ def validate(functions: tuple[Function, ...] = FUNCTIONS, buckets: tuple[Bucket,
                 raise CatalogError(f"{where}: max_concurrency must be within 2..1000")
         elif not isinstance(t, Deploy | Manual):
             raise CatalogError(f"{where}: unknown trigger {t!r}")
+        if f.snap_start and isinstance(t, Deploy):
+            raise CatalogError(f"{where}: a Deploy function runs once per deployment: no SnapStart")
     declared_queues = {q.name for q, _ in queues_of(functions)}
     for f in functions:
         for q in f.sends_to:

@@ -79,7 +79,7 @@ class HttpApi(Construct):
         *,
         functions: tuple[Function, ...],
         config: DeployConfig,
-        lambdas: dict[str, lambda_.Function],
+        lambdas: dict[str, lambda_.IFunction],
     ) -> None:
         super().__init__(scope, id)
         cors = None

@@ -4,16 +4,25 @@
   logs exported to CloudWatch. The master credentials are generated into Secrets Manager
   (``<stack>/database``) and rotated every 30 days by the single-user rotation function.
 * RDS Proxy in front (TLS required, ``DATABASE_SSL=verify-full``: the proxy presents an ACM
-  certificate, verified with the system CA bundle). Functions pool at most one connection per
-  container (``DB_POOL_SIZE``); the proxy multiplexes them onto the database.
+  certificate, verified with the system CA bundle; **IAM authentication required**). Functions
+  pool at most one connection per container (``DB_POOL_SIZE``); the proxy multiplexes them onto
+  the database.
+* Database users: each capability with runtime database functions has a runtime role
+  ``opsdeck_<capability>_app`` (``opsdeck.naming.database_role``; created and granted by the
+  migrations). Its password lives in a secret of its own (``<stack>/database-<capability>``,
+  attached to the instance, rotated every 30 days by single-user rotation), registered with the
+  proxy, which logs in to PostgreSQL with it; functions authenticate to the proxy with IAM
+  tokens as that user (``rds-db:connect`` on exactly it) and never see the password. The
+  migrator (``Deploy`` functions) connects as the master user, also by IAM, and sets each
+  runtime role's password from its secret.
 * Valkey 8 replication group (the Redis protocol; redis-py talks to it unchanged): TLS required,
   encrypted at rest, AUTH token generated into Secrets Manager (``<stack>/cache-auth``); a replica
   with automatic failover in prod.
 * Security groups: database ← proxy only; proxy ← ``DatabaseClients`` only; cache ←
   ``CacheClients`` only. The proxy may talk out only to the database and the Secrets Manager
   endpoint (it reads the credentials from there).
-* Functions receive connection settings as environment (``platform_environment``) — hosts and
-  secret ids, never a password.
+* Functions receive connection settings as environment (``database_environment``) — host,
+  port, database, user and ``DATABASE_AUTH=iam``, never a password.
 """
 
 from __future__ import annotations
@@ -26,12 +35,18 @@ from aws_cdk import aws_rds as rds
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from opsdeck.naming import database_role
+
 from .config import RETENTION_DAYS, DeployConfig
 from .nag import suppress
 from .names import Names
 from .network import HTTPS, Network
 
+#: a full engine version: a bare major ("16") is one RDS can no longer create instances with
+#: (cfn-lint W3691); minor upgrades still apply automatically (auto_minor_version_upgrade)
+POSTGRES_VERSION = rds.PostgresEngineVersion.VER_16_13
 DATABASE_NAME = "opsdeck"
+MASTER_USER = "opsdeck_admin"
 DATABASE_PORT = 5432
 CACHE_PORT = 6379
 #: construct id of CDK's log-retention singleton function (aws-cdk-lib, aws-logs LogRetention)
@@ -41,8 +56,16 @@ BASIC_EXECUTION_ROLE = "Policy::arn:<AWS::Partition>:iam::aws:policy/service-rol
 
 class Data(Construct):
     def __init__(
-        self, scope: Construct, id: str, *, config: DeployConfig, names: Names, network: Network
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        config: DeployConfig,
+        names: Names,
+        network: Network,
+        capabilities: tuple[str, ...] = (),
     ) -> None:
+        """``capabilities``: those whose functions use the database at run time (a user each)."""
         super().__init__(scope, id)
         vpc = network.vpc
         removal = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
@@ -63,13 +86,13 @@ class Data(Construct):
             allow_all_outbound=False,
         )
         master_secret = rds.DatabaseSecret(
-            self, "DatabaseSecret", username="opsdeck_admin", secret_name=names.secret("database")
+            self, "DatabaseSecret", username=MASTER_USER, secret_name=names.secret("database")
         )
         master_secret.apply_removal_policy(removal)
         self.database = rds.DatabaseInstance(
             self,
             "Database",
-            engine=rds.DatabaseInstanceEngine.postgres(version=rds.PostgresEngineVersion.VER_16),
+            engine=rds.DatabaseInstanceEngine.postgres(version=POSTGRES_VERSION),
             instance_type=ec2.InstanceType(config.db_instance_class),
             vpc=vpc,
             vpc_subnets=network.data_subnets,
@@ -110,14 +133,42 @@ class Data(Construct):
             endpoint=network.endpoints["secretsmanager"],
         )
 
+        # one secret per capability runtime role: the proxy's credentials for that user
+        self.role_secrets: dict[str, secretsmanager.ISecret] = {}
+        for capability in capabilities:
+            user = database_role(DATABASE_NAME, capability, "runtime")
+            role_secret = rds.DatabaseSecret(
+                self,
+                f"RoleSecret-{capability}",
+                username=user,
+                secret_name=names.secret(f"database-{capability}"),
+            )
+            role_secret.apply_removal_policy(removal)
+            attached = role_secret.attach(self.database)  # host/port/dbname for the rotation function
+            secretsmanager.SecretRotation(
+                self,
+                f"RoleSecretRotation-{capability}",
+                application=secretsmanager.SecretRotationApplication.POSTGRES_ROTATION_SINGLE_USER,
+                secret=attached,
+                target=self.database,
+                vpc=vpc,
+                vpc_subnets=network.function_subnets,
+                security_group=self.rotation_security_group,
+                endpoint=network.endpoints["secretsmanager"],
+                automatically_after=Duration.days(30),
+                # the role exists only once the first deployment's migrations ran
+                rotate_immediately_on_update=False,
+            )
+            self.role_secrets[capability] = attached
+
         self.proxy = self.database.add_proxy(
             "Proxy",
-            secrets=[self.database_secret],
+            secrets=[self.database_secret, *self.role_secrets.values()],
             vpc=vpc,
             vpc_subnets=network.data_subnets,
             security_groups=[self.proxy_security_group],
             require_tls=True,
-            iam_auth=False,
+            iam_auth=True,
             # leave room for migrations, rotation and an operator's session
             max_connections_percent=90,
             idle_client_timeout=Duration.minutes(15),
@@ -229,13 +280,25 @@ class Data(Construct):
             f"rediss://{self.cache.attr_primary_end_point_address}:{self.cache.attr_primary_end_point_port}/0"
         )
 
-    def database_environment(self) -> dict[str, str]:
-        return {
-            "DATABASE_SECRET_ID": self.database_secret.secret_arn,
+    @staticmethod
+    def database_user(capability: str, *, migrator: bool = False) -> str:
+        """The user a function connects as: the master for the migrator, else its capability's role."""
+        return MASTER_USER if migrator else database_role(DATABASE_NAME, capability, "runtime")
+
+    def database_environment(self, capability: str, *, migrator: bool = False) -> dict[str, str]:
+        env = {
             "DATABASE_HOST": self.proxy.endpoint,
+            "DATABASE_PORT": str(DATABASE_PORT),
             "DATABASE_NAME": DATABASE_NAME,
+            "DATABASE_USER": self.database_user(capability, migrator=migrator),
+            "DATABASE_AUTH": "iam",
             "DATABASE_SSL": "verify-full",
         }
+        if migrator:  # it sets each runtime role's password from the role's secret
+            env["DATABASE_ROLE_SECRET_IDS"] = Stack.of(self).to_json_string(
+                {c: s.secret_arn for c, s in self.role_secrets.items()}
+            )
+        return env
 
     def cache_environment(self) -> dict[str, str]:
         return {"REDIS_URL": self.redis_url, "REDIS_AUTH_SECRET_ID": self.cache_auth_secret.secret_arn}

@@ -11,8 +11,10 @@ rule names, function names) + platform connection settings: ``JWT_*`` for every 
 ``DATABASE_*`` for ``database`` functions, ``REDIS_*`` for ``cache`` functions. A catalog
 ``environment`` entry may not redefine any of those names.
 
-**IAM**, generated from what the entry declares, nothing else: write its own log group; read the
-database secret (``database``), the cache AUTH secret (``cache``) and each declared secret;
+**IAM**, generated from what the entry declares, nothing else: write its own log group;
+``rds-db:connect`` to the proxy as its capability's database user (``database``; the migrator as
+the master user, plus reading the runtime roles' secrets to set their passwords); read the cache
+AUTH secret (``cache``) and each declared secret;
 ``sqs:SendMessage`` on each ``sends_to`` queue; ``events:Enable/Disable/DescribeRule`` on each
 ``controls_schedules`` rule; ``lambda:InvokeFunction`` on each ``invokes`` function;
 ``s3:GetObject``/``s3:PutObject`` on the objects of each ``buckets`` bucket. Consumers get
@@ -63,6 +65,8 @@ def _stalled_alarm(functions: tuple[Function, ...], schedule: str) -> bool:
 
 
 ENVIRONMENT_LIMIT = 4096
+#: the alias SnapStart functions' triggers invoke
+ALIAS = "live"
 _LAMBDA_LOG_LEVEL = {"DEBUG": "DEBUG", "INFO": "INFO", "WARNING": "WARN", "ERROR": "ERROR"}
 
 
@@ -108,9 +112,21 @@ class CatalogFunctions(Construct):
         self.buckets = buckets
         self.catalog = {f.name: f for f in functions}
         self.lambdas: dict[str, lambda_.Function] = {}
+        #: what triggers invoke: the ``live`` alias of a SnapStart function, else the function
+        self.targets: dict[str, lambda_.IFunction] = {}
+        self.aliases: dict[str, lambda_.Alias] = {}
         self.log_groups: dict[str, logs.LogGroup] = {}
         for f in functions:
             self.lambdas[f.name] = self._create(f)
+            self.targets[f.name] = self.lambdas[f.name]
+            if f.snap_start_enabled(config.profile):
+                # SnapStart applies to published versions only: publish one per code/config
+                # change and point the alias (and through it every trigger) at it
+                alias = lambda_.Alias(
+                    self, f"{f.name}-{ALIAS}", alias_name=ALIAS, version=self.lambdas[f.name].current_version
+                )
+                self.aliases[f.name] = alias
+                self.targets[f.name] = alias
 
     # ------------------------------------------------------------------ environment
 
@@ -129,7 +145,7 @@ class CatalogFunctions(Construct):
     def platform(self, f: Function) -> dict[str, str]:
         env = jwt_environment(self.config)
         if f.database:
-            env.update(self.data.database_environment())
+            env.update(self.data.database_environment(f.capability, migrator=f.trigger.kind == "deploy"))
         if f.cache:
             env.update(self.data.cache_environment())
         return env
@@ -173,7 +189,12 @@ class CatalogFunctions(Construct):
         if vpc:
             role.add_to_policy(iam.PolicyStatement(actions=list(ENI_ACTIONS), resources=["*"]))
         if f.database:
-            self.data.database_secret.grant_read(role)
+            # IAM authentication to RDS Proxy as exactly its capability's user (the migrator: master)
+            migrator = f.trigger.kind == "deploy"
+            self.data.proxy.grant_connect(role, self.data.database_user(f.capability, migrator=migrator))
+            if migrator:
+                for role_secret in self.data.role_secrets.values():
+                    role_secret.grant_read(role)
         if f.cache:
             self.data.cache_auth_secret.grant_read(role)
         for s in f.secrets:
@@ -273,6 +294,9 @@ class CatalogFunctions(Construct):
             ),
             system_log_level_v2=lambda_.SystemLogLevel.INFO,
             tracing=lambda_.Tracing.ACTIVE,
+            snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS
+            if f.snap_start_enabled(self.config.profile)
+            else None,
             vpc=self.network.vpc if vpc else None,
             vpc_subnets=self.network.function_subnets if vpc else None,
             security_groups=self.network.security_groups_for(f) if vpc else None,

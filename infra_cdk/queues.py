@@ -77,7 +77,7 @@ class Queues(Construct):
             self.dlqs[q.name] = dlq
             self.consumers[q.name] = function
 
-    def connect(self, lambdas: dict[str, lambda_.Function]) -> None:
+    def connect(self, lambdas: dict[str, lambda_.IFunction]) -> None:
         """Event source mappings: each queue → the function the catalog says it triggers."""
         for name, function in self.consumers.items():
             q = function.trigger

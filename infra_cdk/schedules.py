@@ -46,7 +46,7 @@ class Schedules(Construct):
         *,
         functions: tuple[Function, ...],
         names: Names,
-        lambdas: dict[str, lambda_.Function],
+        lambdas: dict[str, lambda_.IFunction],
     ) -> None:
         super().__init__(scope, id)
         self.rules: dict[str, events.Rule] = {}

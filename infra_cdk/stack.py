@@ -12,7 +12,7 @@ monitoring.
 
 from __future__ import annotations
 
-from aws_cdk import AssetHashType, CfnOutput, Environment, Stack, Tags
+from aws_cdk import Aspects, AssetHashType, CfnOutput, Environment, Stack, Tags
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
@@ -26,6 +26,7 @@ from .config import DeployConfig
 from .data import Data
 from .functions import CatalogFunctions
 from .layer import Layer
+from .lint import PruneRedundantDependsOn
 from .migrations import Migrations
 from .monitoring import Monitoring
 from .names import Names
@@ -33,6 +34,11 @@ from .network import Network
 from .queues import Queues
 from .schedules import Schedules
 from .secrets import CatalogSecrets
+
+
+def runtime_database_capabilities(functions: tuple[Function, ...]) -> tuple[str, ...]:
+    """Capabilities with a database function other than the migrator: each gets a database user."""
+    return tuple(dict.fromkeys(f.capability for f in functions if f.database and f.trigger.kind != "deploy"))
 
 
 class OpsdeckStack(Stack):
@@ -65,9 +71,17 @@ class OpsdeckStack(Stack):
         untaggable = ["AWS::RDS::DBProxyTargetGroup"]  # CloudFormation rejects Tags on it
         Tags.of(self).add("project", "opsdeck", exclude_resource_types=untaggable)
         Tags.of(self).add("stage", config.stage, exclude_resource_types=untaggable)
+        Aspects.of(self).add(PruneRedundantDependsOn())  # cfn-lint W3005 (infra_cdk/lint.py)
 
         self.network = Network(self, "Network", config=config, functions=functions)
-        self.data = Data(self, "Data", config=config, names=names, network=self.network)
+        self.data = Data(
+            self,
+            "Data",
+            config=config,
+            names=names,
+            network=self.network,
+            capabilities=runtime_database_capabilities(functions),
+        )
         self.secrets = CatalogSecrets(self, "Secrets", functions=functions, config=config, names=names)
         self.buckets = CatalogBuckets(self, "Buckets", functions=functions, buckets=buckets, config=config)
         # the X-Ray SDK goes into the layer only if some function uses the Powertools Tracer
@@ -92,9 +106,11 @@ class OpsdeckStack(Stack):
             buckets=self.buckets,
         )
         lambdas = self.catalog_functions.lambdas
-        self.queues.connect(lambdas)
-        self.schedules = Schedules(self, "Schedules", functions=functions, names=names, lambdas=lambdas)
-        self.api = HttpApi(self, "Http", functions=functions, config=config, lambdas=lambdas)
+        # triggers invoke the target: a SnapStart function's "live" alias, else the function
+        targets = self.catalog_functions.targets
+        self.queues.connect(targets)
+        self.schedules = Schedules(self, "Schedules", functions=functions, names=names, lambdas=targets)
+        self.api = HttpApi(self, "Http", functions=functions, config=config, lambdas=targets)
         self.migrations = Migrations(
             self,
             "Migrations",

@@ -306,6 +306,7 @@ class LocalCloud:
         attach_log_capture()
         if self.deploy:
             self._run_deploy_functions()
+        self._grant_logins()
         if self._http_server is not None:
             from localcloud.server import FrontDoor
 
@@ -469,6 +470,12 @@ class LocalCloud:
     ) -> dict[str, str]:
         env = dict(sim_env)
         env.update(f.runtime_environment(self.stage))
+        admin_url = self.base_env.get("DATABASE_URL")
+        if f.database and admin_url and f.trigger.kind != "deploy":
+            # as on AWS: every function but the migrator connects as its capability's runtime role
+            from localcloud import services
+
+            env["DATABASE_URL"] = services.role_url(admin_url, f.capability)
         env.update({var: wiring[resource] for var, resource in f.wiring_environment().items()})
         env.update(
             {
@@ -480,6 +487,23 @@ class LocalCloud:
             }
         )
         return env
+
+    def _grant_logins(self) -> None:
+        """Local passwords for the runtime roles the migrations created (``services.role_url``)."""
+        admin_url = self.base_env.get("DATABASE_URL")
+        capabilities = sorted(
+            {f.capability for f in self.functions if f.database and f.trigger.kind != "deploy"}
+        )
+        if not admin_url or not capabilities:
+            return
+        from localcloud import services
+
+        missing = services.grant_logins(admin_url, capabilities)
+        if missing:
+            self.notes.append(
+                f"database roles of {', '.join(missing)} do not exist yet: run the migrations "
+                "(opsdeck db upgrade, or start with deploy)"
+            )
 
     def _run_deploy_functions(self) -> None:
         for f in self.functions:

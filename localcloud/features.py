@@ -40,6 +40,8 @@ IMPLEMENTED: dict[str, dict[str, str]] = {
         "tracer": "POWERTOOLS_TRACE_DISABLED (traces are not collected locally)",
         "environment": "set on the function",
         "alarms": "CloudWatch alarms exist on AWS only (the metrics are logged as EMF lines)",
+        "snap_start": "not emulated as a snapshot (functions start as a cold init); the layer's "
+        "hooks are plain functions there (opsdeck.snapstart.simulate_restore)",
     },
     "Http": {"routes": "routes of the local HTTP API", "api": "all APIs share the one local port"},
     "Route": {

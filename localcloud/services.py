@@ -123,3 +123,66 @@ def read_state(root: Path) -> dict[str, Any] | None:
     except PermissionError:
         pass
     return state
+
+
+# ----------------------------------------------------------------- database roles
+
+
+def role_password(admin_url: str, capability: str) -> str:
+    """The local password of a capability's runtime role: derived from the admin URL (whoever
+    knows that already has the whole database), so the local cloud, the test harness and a
+    second ``opsdeck local up`` agree without storing anything."""
+    import hashlib
+    import hmac
+
+    return hmac.new(admin_url.encode(), f"opsdeck-role:{capability}".encode(), hashlib.sha256).hexdigest()[
+        :32
+    ]
+
+
+def database_of(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    from opsdeck.db import normalize_url
+
+    u = make_url(normalize_url(url))
+    return u.database or u.username or "postgres"
+
+
+def role_url(admin_url: str, capability: str) -> str:
+    """``admin_url`` logged in as ``capability``'s runtime role (``opsdeck.naming.database_role``)."""
+    from sqlalchemy.engine import make_url
+
+    from opsdeck.db import normalize_url
+    from opsdeck.naming import database_role
+
+    u = make_url(normalize_url(admin_url))
+    role = database_role(database_of(admin_url), capability, "runtime")
+    return u.set(username=role, password=role_password(admin_url, capability)).render_as_string(
+        hide_password=False
+    )
+
+
+def grant_logins(admin_url: str, capabilities: list[str]) -> list[str]:
+    """Set the local passwords of the capabilities' runtime roles that exist (after migrations);
+    returns the capabilities whose role does not exist yet."""
+    from sqlalchemy import text
+
+    from opsdeck.db import create_engine
+    from opsdeck.migrations import set_passwords
+    from opsdeck.naming import database_role
+
+    database = database_of(admin_url)
+    engine = create_engine(admin_url)
+    try:
+        with engine.begin() as conn:
+            roles = {database_role(database, c, "runtime"): c for c in capabilities}
+            existing = set(
+                conn.execute(text("SELECT rolname FROM pg_roles WHERE rolname = ANY(:r)"), {"r": list(roles)})
+                .scalars()
+                .all()
+            )
+            set_passwords(conn, {c: role_password(admin_url, c) for r, c in roles.items() if r in existing})
+    finally:
+        engine.dispose()
+    return sorted(c for r, c in roles.items() if r not in existing)

@@ -6,6 +6,11 @@
 * AWS: moto; no test ever reaches AWS (fake credentials, no endpoint).
 * Each database test runs inside a transaction that is rolled back (``db`` fixture);
   tests that need real commits across threads use ``committed_db`` (tables truncated).
+* Database roles, as on AWS: a test under ``tests/<kind>/<capability>/`` (or marked
+  ``@pytest.mark.capability("<capability>")``) runs as that capability's **runtime role** —
+  ``db`` does ``SET LOCAL ROLE``, ``committed_db`` and the functions of ``local_cloud`` log in as
+  it — so a grant the migrations forgot fails here, not in AWS. Other tests (the layer's own)
+  run as the session's admin user. ``capability`` is the fixture that says which.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from tests.support import LambdaContext, reset_runtime
+from tests.support import ROOT, LambdaContext, reset_runtime
 
 # Never talk to real AWS, never emit EMF noise unless a test asks for it.
 os.environ.update(
@@ -68,9 +73,10 @@ def database_url() -> Iterator[str]:
     admin.close()
     url = normalize_url(_with_database(normalize_url(admin_url), name))
 
-    from opsdeck.migrations import upgrade
+    from localcloud.services import role_password
+    from opsdeck.migrations import catalog_schemas, upgrade
 
-    upgrade(url)
+    upgrade(url, passwords={cap: role_password(url, cap) for cap in catalog_schemas()})
     os.environ["DATABASE_URL"] = url
     reset_runtime()
     try:
@@ -82,9 +88,50 @@ def database_url() -> Iterator[str]:
         os.environ.pop("DATABASE_URL", None)
         admin = _native(normalize_url(admin_url))
         admin.run(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        _drop_roles(admin, name)
         admin.close()
         if server is not None:
             server.cleanup()
+
+
+def _drop_roles(admin: Any, database: str) -> None:
+    """The capability roles of the dropped session database (they are named after it)."""
+    from opsdeck.migrations import catalog_schemas
+    from opsdeck.naming import database_role
+
+    for capability in catalog_schemas():
+        for kind in ("runtime", "owner"):
+            admin.run(f'DROP ROLE IF EXISTS "{database_role(database, capability, kind)}"')
+
+
+def capability_of(node: Any) -> str | None:
+    """The capability whose runtime role a test runs as: its marker, else its package."""
+    from functions.catalog import CAPABILITIES
+
+    marker = node.get_closest_marker("capability")
+    if marker is not None:
+        return marker.args[0]
+    try:
+        parts = node.path.relative_to(ROOT / "tests").parts[:-1]
+    except ValueError:
+        return None
+    return next((p for p in parts if p in CAPABILITIES), None)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "capability(name): run the test as that capability's database role")
+
+
+@pytest.fixture
+def capability(request: pytest.FixtureRequest) -> str | None:
+    return capability_of(request.node)
+
+
+def runtime_role(database_url: str, capability: str) -> str:
+    from localcloud.services import database_of
+    from opsdeck.naming import database_role
+
+    return database_role(database_of(database_url), capability, "runtime")
 
 
 def _native(url: str):
@@ -105,12 +152,17 @@ def _native(url: str):
 
 
 @pytest.fixture
-def db(database_url: str) -> Iterator[Any]:
-    """A connection in a transaction rolled back after the test; layer code uses it too."""
+def db(database_url: str, capability: str | None) -> Iterator[Any]:
+    """A connection in a transaction rolled back after the test; layer code uses it too.
+    In a capability's tests it acts as that capability's runtime role (``SET LOCAL ROLE``)."""
+    from sqlalchemy import text
+
     from opsdeck import db as opsdeck_db
 
     conn = opsdeck_db.engine().connect()
     outer = conn.begin()
+    if capability is not None:
+        conn.execute(text(f'SET LOCAL ROLE "{runtime_role(database_url, capability)}"'))
     try:
         with opsdeck_db.bind(conn):
             yield conn
@@ -120,21 +172,28 @@ def db(database_url: str) -> Iterator[Any]:
 
 
 @pytest.fixture
-def committed_db(database_url: str) -> Iterator[Any]:
-    """Real commits (threads, several connections); every opsdeck table is emptied after."""
+def committed_db(database_url: str, capability: str | None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Real commits (threads, several connections); every opsdeck table is emptied after.
+    In a capability's tests the layer (and this engine) log in as its runtime role."""
     from opsdeck import db as opsdeck_db
 
+    if capability is not None:
+        from localcloud.services import role_url
+
+        monkeypatch.setenv("DATABASE_URL", role_url(database_url, capability))
     yield opsdeck_db.engine()
-    truncate_all()
+    truncate_all(database_url)
 
 
-def truncate_all() -> None:
-    """Empty every opsdeck table (after tests that commit)."""
+def truncate_all(url: str | None = None) -> None:
+    """Empty every opsdeck table (after tests that commit), as the admin user of ``url`` (default:
+    ``DATABASE_URL`` now) — a capability's runtime role may not TRUNCATE."""
     from sqlalchemy import text
 
     from opsdeck import db as opsdeck_db
 
-    with opsdeck_db.engine().begin() as conn:
+    admin = opsdeck_db.create_engine(url or os.environ["DATABASE_URL"])
+    with admin.begin() as conn:
         tables = conn.execute(
             text(
                 "SELECT quote_ident(schemaname) || '.' || quote_ident(tablename) FROM pg_tables "
@@ -144,6 +203,7 @@ def truncate_all() -> None:
         names = ", ".join(tables)
         if names:
             conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    admin.dispose()
 
 
 # -------------------------------------------------------------------------- Redis

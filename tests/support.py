@@ -69,3 +69,17 @@ def env(**values: str | None) -> Iterator[None]:
             else:
                 os.environ[k] = v
         reset_runtime()
+
+
+@contextlib.contextmanager
+def as_admin(conn: Any) -> Iterator[Any]:
+    """Inside the ``db`` fixture's transaction, act as the session's admin user for a moment
+    (test set-up DDL a runtime role may not do), then as the test's role again."""
+    from sqlalchemy import text
+
+    role = conn.execute(text("SELECT current_user")).scalar()
+    conn.execute(text("RESET ROLE"))
+    try:
+        yield conn
+    finally:
+        conn.execute(text('SET LOCAL ROLE "' + role.replace('"', '""') + '"'))

@@ -134,6 +134,7 @@ SYNTHETIC: tuple[Function, ...] = (
         trigger=Queue(name="ops-work", batch_size=5, visibility_timeout_s=120),
         timeout_s=20,
         sends_to=("backoffice-changes",),
+        snap_start=True,
     ),
 )
 SYNTHETIC_BUCKETS: tuple[Bucket, ...] = (
@@ -193,6 +194,17 @@ class Synth:
         ]
         assert len(found) == 1, f"{function}: {len(found)} Lambda functions tagged with it"
         return found[0]
+
+    def target_id(self, function: str) -> str:
+        """Logical id of what the function's triggers invoke: its ``live`` alias under SnapStart."""
+        fn = self.lambda_id(function)
+        aliases = [
+            k
+            for k, v in self.of_type("AWS::Lambda::Alias").items()
+            if v["Properties"]["FunctionName"] == {"Ref": fn}
+        ]
+        assert len(aliases) <= 1, f"{function}: {len(aliases)} aliases"
+        return aliases[0] if aliases else fn
 
     def lambda_props(self, function: str) -> dict[str, Any]:
         return self.resources[self.lambda_id(function)]["Properties"]

@@ -63,14 +63,16 @@ def test_cors_from_context(synthetic: Synth, real: Synth):
 def test_the_api_may_invoke_exactly_the_http_functions(synth: Synth):
     from functions.catalog import Http
 
-    http = {synth.lambda_id(f.name) for f in synth.functions if isinstance(f.trigger, Http)}
+    http = {synth.target_id(f.name) for f in synth.functions if isinstance(f.trigger, Http)}
     (api_id,) = synth.of_type("AWS::ApiGatewayV2::Api")
     permissions = [
         p["Properties"]
         for p in synth.of_type("AWS::Lambda::Permission").values()
         if p["Properties"]["Principal"] == "apigateway.amazonaws.com"
     ]
-    assert sorted(p["FunctionName"]["Fn::GetAtt"][0] for p in permissions) == sorted(http)
+    from tests.infra.test_catalog_agreement import _ref_target
+
+    assert sorted(_ref_target(p["FunctionName"]) for p in permissions) == sorted(http)
     for permission in permissions:  # this API only
         assert {"Ref": api_id} in permission["SourceArn"]["Fn::Join"][1]
 

@@ -11,10 +11,22 @@ from tests.infra.conftest import Synth
 
 
 def _ref_target(value) -> str:
-    """Logical id behind ``{"Ref": id}`` or ``{"Fn::GetAtt": [id, attr]}``."""
+    """Logical id behind ``{"Ref": id}`` or ``{"Fn::GetAtt": [id, attr]}`` (also inside the
+    ``Fn::Join``/``Fn::Select`` CDK builds around an alias ARN)."""
     if "Ref" in value:
         return value["Ref"]
-    return value["Fn::GetAtt"][0]
+    if "Fn::GetAtt" in value:
+        return value["Fn::GetAtt"][0]
+    stack = list(value.values())
+    while stack:
+        item = stack.pop(0)
+        if isinstance(item, dict):
+            if "Ref" in item or "Fn::GetAtt" in item:
+                return _ref_target(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    raise AssertionError(f"no reference in {value!r}")
 
 
 def test_functions_both_directions(synth: Synth):
@@ -55,7 +67,7 @@ def test_queues_both_directions(synth: Synth):
 
 def test_event_source_mappings_both_directions(synth: Synth):
     queue_names = {k: v["Properties"]["QueueName"] for k, v in synth.of_type("AWS::SQS::Queue").items()}
-    function_ids = {synth.lambda_id(f.name): f.name for f in synth.functions}
+    function_ids = {synth.target_id(f.name): f.name for f in synth.functions}
     actual = {
         (
             queue_names[_ref_target(m["Properties"]["EventSourceArn"])],
@@ -71,7 +83,7 @@ def test_event_source_mappings_both_directions(synth: Synth):
 
 
 def test_schedules_both_directions(synth: Synth):
-    function_ids = {synth.lambda_id(f.name): f.name for f in synth.functions}
+    function_ids = {synth.target_id(f.name): f.name for f in synth.functions}
     actual = {}
     for rule in synth.of_type("AWS::Events::Rule").values():
         props = rule["Properties"]
@@ -98,7 +110,7 @@ def test_routes_both_directions(synth: Synth):
         k: _ref_target(v["Properties"]["IntegrationUri"])
         for k, v in synth.of_type("AWS::ApiGatewayV2::Integration").items()
     }
-    function_ids = {synth.lambda_id(f.name): f.name for f in synth.functions}
+    function_ids = {synth.target_id(f.name): f.name for f in synth.functions}
     actual = {}
     for route in synth.of_type("AWS::ApiGatewayV2::Route").values():
         props = route["Properties"]

@@ -117,7 +117,8 @@ def test_environment_is_contract_c(synth: Synth):
             assert database["DATABASE_HOST"] == {"Fn::GetAtt": [proxy_id, "Endpoint"]}
             assert database["DATABASE_NAME"] == DATABASE_NAME
             assert database["DATABASE_SSL"] == "verify-full"
-            assert "Ref" in database["DATABASE_SECRET_ID"]
+            assert database["DATABASE_AUTH"] == "iam"  # no password, no secret: test_database_auth.py
+            assert "DATABASE_SECRET_ID" not in database and "DATABASE_URL" not in database
         else:
             assert database == {}, f.name
         if f.cache:

@@ -7,14 +7,15 @@ import json
 from functions.catalog import Queue
 from infra_cdk.queues import DLQ_RETENTION_S
 from tests.infra.conftest import Synth
+from tests.infra.test_catalog_agreement import _ref_target
 
 
 def _mapping(synth: Synth, function: str) -> dict:
-    fn_id = synth.lambda_id(function)
+    fn_id = synth.target_id(function)
     (mapping,) = [
         m["Properties"]
         for m in synth.of_type("AWS::Lambda::EventSourceMapping").values()
-        if m["Properties"]["FunctionName"] == {"Ref": fn_id}
+        if _ref_target(m["Properties"]["FunctionName"]) == fn_id
     ]
     return mapping
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from functions import catalog
 from functions.ops import api, migrate
 from tests.support import LambdaContext, env, load_event
 
 
+@pytest.mark.capability("ops")  # as the ops runtime role, like the deployed ops-api
 def test_health_ok_with_database_and_cache(db, redis_url):
     response = api.handler(load_event("ops-api/health.json"), LambdaContext("ops-api"))
     body = json.loads(response["body"])
@@ -19,6 +22,7 @@ def test_health_ok_with_database_and_cache(db, redis_url):
     assert response["headers"]["x-request-id"] == "c2FtcGxlLWhlYWx0aA=="
 
 
+@pytest.mark.capability("ops")
 def test_health_names_what_is_down(db):
     with env(REDIS_URL="redis://127.0.0.1:1/0"):
         response = api.handler(load_event("ops-api/health.json"), LambdaContext("ops-api"))
@@ -66,3 +70,48 @@ def test_migrate_delete_touches_nothing(db):
         {"RequestType": "Delete", "PhysicalResourceId": "opsdeck-migrations"}, LambdaContext()
     )
     assert result == {"PhysicalResourceId": "opsdeck-migrations"}
+
+
+def test_migrate_sets_each_runtime_roles_password_from_its_secret(db, aws, database_url, monkeypatch):
+    """On AWS the migrator reads the runtime roles' secrets (those RDS Proxy logs in with)."""
+    import json
+
+    import boto3
+    from sqlalchemy import text
+
+    from localcloud.services import database_of, role_password
+    from opsdeck.migrations import set_passwords
+    from opsdeck.naming import database_role
+
+    role = database_role(database_of(database_url), "backoffice", "runtime")
+    sm = boto3.client("secretsmanager", region_name="us-east-1")
+    arn = sm.create_secret(
+        Name="opsdeck-test/database-backoffice",
+        SecretString=json.dumps({"username": role, "password": "rotated-by-secrets-manager"}),
+    )["ARN"]
+    monkeypatch.setenv("DATABASE_ROLE_SECRET_IDS", json.dumps({"backoffice": arn}))
+    verifier = text("SELECT rolpassword FROM pg_authid WHERE rolname = :r")
+    before = db.execute(verifier, {"r": role}).scalar()
+    try:
+        migrate.handler(load_event("ops-migrate/cloudformation-update.json"), LambdaContext("ops-migrate"))
+        after = db.execute(verifier, {"r": role}).scalar()
+        assert after != before and after.startswith("SCRAM-SHA-256$")
+    finally:
+        with db.engine.begin() as conn:  # back to the session's local password
+            set_passwords(conn, {"backoffice": role_password(database_url, "backoffice")})
+
+
+def test_migrate_refuses_a_role_secret_without_a_password(aws, monkeypatch):
+    import json
+
+    import boto3
+    import pytest
+
+    from opsdeck.errors import ConfigError
+
+    arn = boto3.client("secretsmanager", region_name="us-east-1").create_secret(
+        Name="opsdeck-test/database-broken", SecretString=json.dumps({"username": "x"})
+    )["ARN"]
+    monkeypatch.setenv("DATABASE_ROLE_SECRET_IDS", json.dumps({"backoffice": arn}))
+    with pytest.raises(ConfigError, match="password"):
+        migrate.role_passwords()

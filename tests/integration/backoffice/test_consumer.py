@@ -12,7 +12,7 @@ from functions.backoffice import consumer
 from functions.backoffice.simulator import OltpSimulator, deliver, poison
 from localcloud.events import sqs_event
 from tests.integration.backoffice.helpers import consume, records
-from tests.support import LambdaContext, load_event
+from tests.support import LambdaContext, as_admin, load_event
 
 T0 = 1_767_225_600_000
 
@@ -196,7 +196,10 @@ def test_every_poison_kind_fails_alone(db, kind):
 
 def test_a_record_the_database_refuses_is_isolated_by_bisection(db):
     # a constraint the read store did not expect (DDL is transactional: rolled back with the test)
-    db.execute(text("ALTER TABLE bo.ledger_entries ADD CONSTRAINT no_blocked CHECK (wallet_id <> 'blocked')"))
+    with as_admin(db):  # the runtime role may not alter its tables
+        db.execute(
+            text("ALTER TABLE bo.ledger_entries ADD CONSTRAINT no_blocked CHECK (wallet_id <> 'blocked')")
+        )
     bodies = [
         ledger(f"t{i}", version=1, related=f"po-{i // 2}", kind=("PAYMENT", "RECEIVE")[i % 2])
         for i in range(40)

@@ -39,6 +39,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from . import snapstart
 from .errors import PROBLEM_CONTENT_TYPE, ConfigError, OpsdeckError, status_problem
 from .observability import entry, logger
 from .openapi import problems, raises
@@ -347,6 +348,7 @@ def create_app(
             max_age=600,
         )
     app.add_middleware(RequestContext)
+    snapstart.before_snapshot(app.openapi)  # SnapStart: the document is built into the snapshot
     return app
 
 

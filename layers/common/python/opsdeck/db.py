@@ -4,7 +4,10 @@
   invocation never touches the database (a cache hit, a health probe of the cache)
   never pays for it.
 * The engine is created once per container. Behind RDS Proxy a container keeps at
-  most ``DB_POOL_SIZE`` (default 1) connections; ``0`` selects ``NullPool``.
+  most ``DB_POOL_SIZE`` (default 1) connections; ``0`` selects ``NullPool``. Engines are kept
+  per ``DATABASE_URL`` as the function's environment has it: on AWS that is one engine; the
+  local cloud runs every function in one process, each connecting as its capability's own
+  database role (its own ``DATABASE_URL``), so each capability gets its own engine there.
 * ``SSLContext`` is built once per mode (building one per connect costs ~22 ms).
 * pg8000 is tuned (``opsdeck.pgwire``): one round trip per statement, placeholders rewritten
   once per statement text.
@@ -18,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import functools
+import os
 import socket
 import ssl
 import threading
@@ -42,7 +46,7 @@ if TYPE_CHECKING:
 NoneType = type(None)
 
 _lock = threading.Lock()
-_engine: Engine | None = None
+_engines: dict[str, Engine] = {}
 _bound: Connection | None = None
 
 
@@ -87,13 +91,27 @@ def _url_from_secret() -> str:
     return f"postgresql+pg8000://{quote(user, safe='')}:{quote(password, safe='')}@{host}:{port}/{name}"
 
 
-def database_url() -> str:
+def _url_for_iam() -> str:
     s = platform()
-    if s.database_url is not None:
-        return normalize_url(s.database_url.get_secret_value())
+    if not (s.database_host and s.database_user):
+        raise ConfigError("DATABASE_AUTH=iam needs DATABASE_HOST and DATABASE_USER")
+    user = quote(s.database_user, safe="")
+    return f"postgresql+pg8000://{user}@{s.database_host}:{s.database_port}/{s.database_name or 'postgres'}"
+
+
+def database_url() -> str:
+    """The URL to connect with: ``DATABASE_URL`` (local, tests), else on AWS the proxy as
+    ``DATABASE_USER`` with IAM tokens (``DATABASE_AUTH=iam``) or a secret's credentials."""
+    # read per call, not from the cached settings: the local cloud gives each function its own
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return normalize_url(url)
+    s = platform()
+    if s.database_auth == "iam":
+        return _url_for_iam()
     if s.database_secret_id:
         return _url_from_secret()
-    raise ConfigError("DATABASE_URL is not set (on AWS: DATABASE_SECRET_ID and DATABASE_HOST)")
+    raise ConfigError("DATABASE_URL is not set (on AWS: DATABASE_HOST, DATABASE_USER and DATABASE_AUTH=iam)")
 
 
 @functools.cache
@@ -112,13 +130,15 @@ def ssl_context(mode: str) -> ssl.SSLContext | None:
 
 
 def engine() -> Engine:
-    """The container's engine, created on first use."""
-    global _engine
-    if _engine is None:
+    """The container's engine (for this function's ``DATABASE_URL``), created on first use."""
+    key = os.environ.get("DATABASE_URL", "")
+    found = _engines.get(key)
+    if found is None:
         with _lock:
-            if _engine is None:
-                _engine = _create_engine()
-    return _engine
+            found = _engines.get(key)
+            if found is None:
+                found = _engines[key] = _create_engine()
+    return found
 
 
 def _create_engine() -> Engine:
@@ -143,11 +163,23 @@ def create_engine(url: str, *, pool_size: int = 0) -> Engine:
         kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_recycle=600)
     pgwire.install()
     engine = sa_create_engine(normalize_url(url), **kwargs)
+    if s.database_auth == "iam" and not os.environ.get("DATABASE_URL"):
+        event.listen(engine, "do_connect", _iam_password)
     event.listen(engine, "connect", _tune_socket)
     if pool_size:
         event.listen(engine, "checkin", _idle_since)
         event.listen(engine, "checkout", _ping_after_idle)
     return engine
+
+
+def _iam_password(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
+    """Each new connection authenticates with an IAM token (cached within its lifetime)."""
+    from . import dbauth
+
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or ""
+    if not region:
+        raise ConfigError("DATABASE_AUTH=iam needs AWS_REGION")
+    cparams["password"] = dbauth.token(cparams["host"], cparams.get("port", 5432), cparams["user"], region)
 
 
 #: a pooled connection idle for longer is pinged before use
@@ -202,12 +234,16 @@ def _tune_socket(dbapi_connection: Any, _record: Any) -> None:
 
 
 def reset() -> None:
-    """Dispose the engine (tests, or after the configuration changed)."""
-    global _engine
+    """Dispose the engines (tests, or after the configuration changed) and forget IAM tokens."""
+    import sys
+
+    dbauth = sys.modules.get("opsdeck.dbauth")
+    if dbauth is not None:
+        dbauth.reset()
     with _lock:
-        if _engine is not None:
-            _engine.dispose()
-        _engine = None
+        for found in _engines.values():
+            found.dispose()
+        _engines.clear()
 
 
 @contextlib.contextmanager

@@ -40,6 +40,7 @@ import math
 import random
 import re
 import time
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC
@@ -328,6 +329,42 @@ class TokenBucket:
 # ------------------------------------------------------------------------ client
 
 
+class RenewableTransport(httpx.BaseTransport):
+    """The network transport of a ``make_client`` client, replaceable after a SnapStart restore
+    (``renew``: the old connections are closed, the next request opens its own)."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self.inner.handle_request(request)
+
+    def renew(self) -> None:
+        old, self.inner = self.inner, httpx.HTTPTransport()
+        old.close()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+#: every client make_client built, with its renewable transport and retry layer (weakly held)
+_clients: weakref.WeakKeyDictionary[httpx.Client, tuple[RenewableTransport | None, RetryTransport | None]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def renew_clients() -> int:
+    """After a SnapStart restore: new connections and new jitter for every client made here."""
+    renewed = 0
+    for network, retry in list(_clients.values()):
+        if network is not None:
+            network.renew()
+        if retry is not None:
+            retry._rng.seed()
+        renewed += 1
+    return renewed
+
+
 def make_client(
     *,
     base_url: str | httpx.URL = "",
@@ -350,16 +387,22 @@ def make_client(
     timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
     if None in timeout.as_dict().values():
         raise ValueError("every timeout (connect, read, write, pool) must be set")
-    inner = transport if transport is not None else httpx.HTTPTransport()
+    network = RenewableTransport() if transport is None else None
+    inner: httpx.BaseTransport = transport if transport is not None else network
+    retrying = None
     if retry is not None or limiter is not None:
-        inner = RetryTransport(inner, retry or RetryPolicy(max_attempts=1), limiter=limiter, sleep=sleep)
-    return httpx.Client(
+        inner = retrying = RetryTransport(
+            inner, retry or RetryPolicy(max_attempts=1), limiter=limiter, sleep=sleep
+        )
+    client = httpx.Client(
         base_url=base_url,
         timeout=timeout,
         headers=dict(headers or {}),
         transport=inner,
         event_hooks={k: list(v) for k, v in (event_hooks or {}).items()},
     )
+    _clients[client] = (network, retrying)
+    return client
 
 
 # ------------------------------------------------------------------------ errors

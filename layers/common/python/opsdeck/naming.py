@@ -36,3 +36,21 @@ def secret_prefix_env(prefix: str) -> str:
 def bucket_name_env(bucket: str) -> str:
     """``snacks-images`` → ``SNACKS_IMAGES_BUCKET_NAME``."""
     return _env(bucket) + "_BUCKET_NAME"
+
+
+#: suffixes of a capability's two PostgreSQL roles
+ROLE_KINDS = {"owner": "owner", "runtime": "app"}
+
+
+def database_role(database: str, capability: str, kind: str = "runtime") -> str:
+    """The PostgreSQL role of ``capability`` in ``database``: ``<database>_<capability>_app`` (runtime)
+    or ``<database>_<capability>_owner``.
+
+    Roles are cluster-wide but privileges are per database, so the name starts with the
+    database's: several stacks or test databases on one server never share (or race to create)
+    a role, and each database's roles are recognisable. ``opsdeck`` → ``opsdeck_marketplace_app``.
+    """
+    name = f"{database}_{capability}_{ROLE_KINDS[kind]}".lower()
+    if len(name) > 63:
+        raise ValueError(f"role name {name!r} exceeds PostgreSQL's 63 characters (shorter database name?)")
+    return name

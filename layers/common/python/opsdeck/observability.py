@@ -14,6 +14,9 @@ use) are moved out of the cycle collector's sight with ``gc.freeze()``: later
 collections scan only what invocations allocate, instead of the whole container
 (~2 µs per change event in the backoffice consumer, BENCHMARKS.md). Objects are still
 freed by reference counting; only cyclic garbage among the frozen ones would stay.
+
+Under SnapStart (``AWS_LAMBDA_INITIALIZATION_TYPE=snap-start``) ``entry`` also registers the
+layer's before-snapshot and after-restore hooks with the runtime (``opsdeck.snapstart``).
 """
 
 from __future__ import annotations
@@ -64,6 +67,11 @@ def entry(kind: Literal["http", "schedule", "queue", "deploy", "manual"]) -> Cal
     """Decorate a Lambda handler of trigger ``kind``."""
 
     def decorate(handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+        from . import snapstart
+
+        if snapstart.enabled():  # a SnapStart init: warm before the snapshot, renew after restores
+            snapstart.install()
+
         @functools.wraps(handler)
         def with_service(event: Any, context: Any) -> Any:
             # One function per process on AWS; the local cloud runs many in one process, so the

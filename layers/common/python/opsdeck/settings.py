@@ -55,7 +55,12 @@ class PlatformSettings(BaseModel):
     database_url: SecretStr | None = None
     database_secret_id: str | None = None
     database_host: str | None = None
+    database_port: int = Field(5432, ge=1, le=65535)
     database_name: str | None = None
+    #: the role this function connects as (AWS: its capability's runtime role, via IAM)
+    database_user: str | None = None
+    #: "iam": a token per new connection instead of a password (RDS Proxy, opsdeck.dbauth)
+    database_auth: Literal["password", "iam"] = "password"
     database_ssl: Literal["disable", "require", "verify-full"] = "disable"
     db_pool_size: int = Field(1, ge=0, le=64)
     # Cache
