@@ -1,6 +1,7 @@
-"""Checks on a platform's settings that a schema cannot express (all 422 ``invalid-input``).
+"""Checks on a platform's settings that a schema cannot express.
 
-* ``base_url`` through ``opsdeck.outbound.check_url`` (https, public address, every notation);
+* ``base_url`` through ``opsdeck.outbound.check_url`` (https, public address, every notation):
+  422 ``outbound-refused``;
 * ``auth_secret_ref``: the schema requires a ``platform-sync/`` segment; the worker reads a secret
   only under this deployment's prefix (``PLATFORM_SYNC_SECRET_PREFIX``, e.g.
   ``opsdeck-prod/platform-sync/``, ``secret_allowed``), which is also all its IAM policy allows,
@@ -12,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 
-from opsdeck.naming import schedule_rule_env, secret_prefix_env
+from opsdeck.naming import secret_prefix_env
 from opsdeck.outbound import check_url
 
 SECRET_PREFIX = "platform-sync"  # noqa: S105 - a name prefix, not a secret
@@ -20,17 +21,9 @@ _ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:(?P<
 
 
 def secret_prefix() -> str:
-    """``<stack>/platform-sync/``: the worker's ``PLATFORM_SYNC_SECRET_PREFIX``; the API (which must
-    not be able to read those secrets, so it has no such grant) derives the stack from its rule
-    names (``<stack>-platform-sync-sync-schedule``); locally ``platform-sync/``."""
-    given = os.environ.get(secret_prefix_env(SECRET_PREFIX))
-    if given:
-        return given
-    rule = os.environ.get(schedule_rule_env("platform-sync-sync-schedule"), "")
-    suffix = "-platform-sync-sync-schedule"
-    if rule.endswith(suffix) and not rule.startswith("opsdeck-local-"):
-        return f"{rule.removesuffix(suffix)}/{SECRET_PREFIX}/"
-    return f"{SECRET_PREFIX}/"
+    """``<stack>/platform-sync/`` (the worker's ``PLATFORM_SYNC_SECRET_PREFIX``); ``platform-sync/``
+    where nothing sets it (the local cloud's secrets carry no stack name)."""
+    return os.environ.get(secret_prefix_env(SECRET_PREFIX)) or f"{SECRET_PREFIX}/"
 
 
 def secret_name(ref: str) -> str:
