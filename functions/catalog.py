@@ -226,6 +226,10 @@ class Function:
     secret_prefixes: tuple[str, ...] = ()
     #: functions this function may invoke
     invokes: tuple[str, ...] = ()
+    #: operates the whole stack (the ops console): reads every catalog queue, DLQ, rule, metric
+    #: and log group of this stack, replays DLQs, fires and enables/disables rules — IAM names
+    #: exactly those resources (infra_cdk/functions.py); ``OPSDECK_RESOURCE_PREFIX`` = ``<stack>-``
+    operates_stack: bool = False
     #: catalog buckets (``BUCKETS``) whose objects this function reads and writes
     buckets: tuple[str, ...] = ()
     reserved_concurrency: int | None = None
@@ -294,7 +298,7 @@ FUNCTIONS: tuple[Function, ...] = (
         name="ops-api",
         capability="ops",
         handler="functions.ops.api.handler",
-        description="Health of database and cache; the function catalog",
+        description="Health, the function catalog and the ops console (page + API, JWT ops-viewer/ops-admin)",
         trigger=Http(
             routes=(
                 Route("GET", "/ops/health"),
@@ -302,10 +306,30 @@ FUNCTIONS: tuple[Function, ...] = (
                 Route("GET", "/ops/docs"),
                 Route("GET", "/ops/docs/{asset}"),
                 Route("GET", "/ops/openapi.json"),
+                # the ops console (docs/console.md): the page, then its API
+                Route("GET", "/ops/console"),
+                Route("GET", "/ops/console/{name}"),
+                Route("GET", "/ops/whoami"),
+                Route("GET", "/ops/overview"),
+                Route("GET", "/ops/queues"),
+                Route("GET", "/ops/queues/{queue}/messages"),
+                Route("POST", "/ops/queues/{queue}/replay"),
+                Route("GET", "/ops/schedules"),
+                Route("POST", "/ops/schedules/{schedule}/fire"),
+                Route("POST", "/ops/schedules/{schedule}/enable"),
+                Route("POST", "/ops/schedules/{schedule}/disable"),
+                Route("GET", "/ops/invocations"),
+                Route("GET", "/ops/invocations/{request_id}"),
+                Route("POST", "/ops/invocations/{request_id}/reinvoke"),
+                Route("GET", "/ops/series"),
+                Route("GET", "/ops/audit"),
             )
         ),
         database=True,
         cache=True,
+        operates_stack=True,
+        # Logs Insights queries wait up to 8 s; a 15 s move task wait: within API Gateway's 29 s
+        timeout_s=29,
     ),
     Function(
         name="ops-migrate",

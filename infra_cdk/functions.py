@@ -20,6 +20,14 @@ AUTH secret (``cache``) and each declared secret;
 ``s3:GetObject``/``s3:PutObject`` on the objects of each ``buckets`` bucket. Consumers get
 receive/delete on their own queue from the event source mapping. The only ``*`` resources are
 the ENI and X-Ray actions, which support no resource-level permissions.
+
+``operates_stack`` (the ops console, ``ops-api``) adds what operating *this stack* takes, named
+resource by resource: read every catalog queue and DLQ; receive/delete/move messages of the
+DLQs (peek, replay) and send to the source queues (replay's destination); describe, enable and
+disable every catalog rule; invoke the scheduled functions (fire now); Logs Insights
+``StartQuery`` on the catalog's log groups. ``cloudwatch:GetMetricData``,
+``logs:GetQueryResults`` and ``logs:StopQuery`` support no resource-level permissions (``*``).
+It gets ``OPSDECK_RESOURCE_PREFIX=<stack>-`` to derive the physical names.
 """
 
 from __future__ import annotations
@@ -64,6 +72,17 @@ def _stalled_alarm(functions: tuple[Function, ...], schedule: str) -> bool:
     )
 
 
+#: ``operates_stack``: on every catalog queue and DLQ / on the DLQs / without resource-level support
+OPERATOR_QUEUE_ACTIONS = ("sqs:GetQueueUrl", "sqs:GetQueueAttributes")
+OPERATOR_DLQ_ACTIONS = (
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibility",
+    "sqs:StartMessageMoveTask",
+    "sqs:ListMessageMoveTasks",
+    "sqs:ListDeadLetterSourceQueues",
+)
+OPERATOR_UNSCOPED_ACTIONS = ("cloudwatch:GetMetricData", "logs:GetQueryResults", "logs:StopQuery")
 ENVIRONMENT_LIMIT = 4096
 #: the alias SnapStart functions' triggers invoke
 ALIAS = "live"
@@ -153,6 +172,8 @@ class CatalogFunctions(Construct):
     def environment(self, f: Function) -> dict[str, str]:
         runtime = f.runtime_environment(self.config.stage)
         added = {"POWERTOOLS_LOG_LEVEL": self.config.log_level, **self.wiring(f), **self.platform(f)}
+        if f.operates_stack:
+            added["OPSDECK_RESOURCE_PREFIX"] = f"{self.names.stack}-"
         clash = sorted(set(f.environment) & set(added))
         if clash:
             raise CatalogEnvironmentError(
@@ -166,6 +187,56 @@ class CatalogFunctions(Construct):
                 f"function {f.name!r}: ~{size} bytes of environment exceed Lambda's 4 KB limit"
             )
         return env
+
+    # ------------------------------------------------------------------ operator
+
+    def _operator_policy(self, role: iam.Role) -> None:
+        """What the ops console needs on this stack's resources, and nothing of any other stack."""
+        stack = Stack.of(self)
+        sources = list(self.queues.queues.values())
+        dlqs = list(self.queues.dlqs.values())
+        schedules = [f for f in self.catalog.values() if f.trigger.kind == "schedule"]
+        statements = [
+            (OPERATOR_QUEUE_ACTIONS, [q.queue_arn for q in sources + dlqs]),
+            (OPERATOR_DLQ_ACTIONS, [q.queue_arn for q in dlqs]),
+            (("sqs:SendMessage",), [q.queue_arn for q in sources]),
+            (
+                RULE_ACTIONS,
+                [
+                    stack.format_arn(service="events", resource="rule", resource_name=self.names.rule(name))
+                    for name in sorted({f.trigger.name or f.name for f in schedules})
+                ],
+            ),
+            (
+                ("lambda:InvokeFunction",),
+                [
+                    stack.format_arn(
+                        service="lambda",
+                        resource="function",
+                        resource_name=self.names.function(f),
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                    for f in schedules
+                ],
+            ),
+            (
+                ("logs:StartQuery",),
+                [
+                    stack.format_arn(
+                        service="logs",
+                        resource="log-group",
+                        resource_name=self.names.log_group(f) + suffix,
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                    for f in self.catalog.values()
+                    for suffix in ("", ":*")
+                ],
+            ),
+            (OPERATOR_UNSCOPED_ACTIONS, ["*"]),
+        ]
+        for actions, resources in statements:
+            if resources:
+                role.add_to_policy(iam.PolicyStatement(actions=list(actions), resources=resources))
 
     # ------------------------------------------------------------------ factory
 
@@ -271,6 +342,8 @@ class CatalogFunctions(Construct):
                     ],
                 )
             )
+        if f.operates_stack:
+            self._operator_policy(role)
 
         fn = lambda_.Function(
             self,
@@ -302,6 +375,22 @@ class CatalogFunctions(Construct):
             security_groups=self.network.security_groups_for(f) if vpc else None,
         )
         Tags.of(fn).add("opsdeck:function", f.name)
+        if f.operates_stack:
+            suppress(
+                role,
+                "IAM5",
+                "the ops console reads CloudWatch metrics (GetMetricData) and Logs Insights results "
+                "(GetQueryResults/StopQuery), which support no resource-level permissions; StartQuery is "
+                "limited to this stack's log groups (log-group:NAME:* is the form IAM matches)",
+                applies_to=[
+                    "Resource::*",
+                    *(
+                        f"Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:"
+                        f"{self.names.log_group(other)}:*"
+                        for other in self.catalog
+                    ),
+                ],
+            )
         Tags.of(fn).add("opsdeck:capability", f.capability)
         suppress(
             role,

@@ -272,6 +272,7 @@ def _banner(cloud: Any, seconds: float) -> str:
     lines = [
         f"opsdeck local cloud is up in {seconds:.2f} s",
         f"  HTTP API     {cloud.base_url}      try: curl {cloud.base_url}/ops/health",
+        f"  Console      {cloud.base_url}/_console      (the ops console; docs/console.md)",
         f"  AWS APIs     {cloud.aws_url}      try: AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x "
         f"aws --region us-east-1 --endpoint-url {cloud.aws_url} sqs list-queues",
         f"  PostgreSQL   {database}",

@@ -24,6 +24,7 @@ Every invocation is journaled (``localcloud.journal``). One local cloud per proc
 from __future__ import annotations
 
 import base64
+import collections
 import contextlib
 import importlib
 import importlib.util
@@ -61,6 +62,10 @@ DLQ_RETENTION_S = 14 * 24 * 3600
 MAX_STEPS_PER_INSTANT = 10_000
 ISSUER, AUDIENCE = "opsdeck-local", "opsdeck"
 LOG_TAIL_BYTES = 4096
+#: invocations whose event, result and log lines are kept in memory for the ops console
+DETAILS_KEPT = 2000
+#: queue depth samples kept for the console's chart (one per minute of the cloud's clock)
+DEPTH_SAMPLES = 24 * 60
 #: dummy credentials of the local endpoint (shaped like AWS's; it is also the messages' SenderId)
 ACCESS_KEY_ID = "AKIAOPSDECKLOCAL0001"
 
@@ -148,6 +153,13 @@ class LocalCloud:
         self._pool: ThreadPoolExecutor | None = None
         self._stopping = threading.Event()
         self._running = 0
+        self._details: collections.OrderedDict[str, dict[str, Any]] = collections.OrderedDict()
+        self._details_lock = threading.Lock()
+        #: ``(epoch s, {queue logical name: (visible, in flight)})``, one per clock minute
+        self.depth_history: collections.deque[tuple[float, dict[str, tuple[int, int]]]] = collections.deque(
+            maxlen=DEPTH_SAMPLES
+        )
+        self._sampled_minute: int | None = None
 
     # ----------------------------------------------------------------- catalog
     def _resolve_functions(self) -> tuple[list[Any], list[Any]]:
@@ -268,6 +280,8 @@ class LocalCloud:
             )
             for f in self.functions
         }
+        for runtime in self.runtimes.values():
+            runtime.keep_logs = True  # the console shows every invocation's lines
         from localcloud.gateway import Gateway
 
         self.gateway = Gateway(
@@ -303,6 +317,10 @@ class LocalCloud:
         )
         self.scheduler.start(now)
         awsapi.ACTIVE = self
+        from functions.ops import backend as ops_backend
+        from localcloud.ops import LocalBackend
+
+        ops_backend.use(LocalBackend(self))
         attach_log_capture()
         if self.deploy:
             self._run_deploy_functions()
@@ -528,8 +546,9 @@ class LocalCloud:
         done = []
         for cap in sorted({f.capability for f in self.functions}):
             module = self._capability_module(cap, "demo")
-            if module is not None:
-                module.seed(self)
+            seed = getattr(module, "seed", None)
+            if callable(seed):
+                seed(self)
                 done.append(f"demo data: {cap}")
         for rule in self.scheduler.rules.values():
             state = awsapi.rule_state(rule.rule_name)
@@ -552,8 +571,12 @@ class LocalCloud:
             self._pool.shutdown(wait=True, cancel_futures=True)
         if self._http_server is not None:
             self._http_server.stop()
+        self.__dict__.pop("_aws_clients", None)
         if awsapi.ACTIVE is self:
             awsapi.ACTIVE = None
+            from functions.ops import backend as ops_backend
+
+            ops_backend.use(None)
         if hasattr(self, "_journal"):
             self._journal.close()
         self._restore_env()
@@ -583,6 +606,15 @@ class LocalCloud:
         if invocation.stack:
             entry["stack"] = invocation.stack[-12:]
         self._journal.append(entry)
+        with self._details_lock:
+            self._details[invocation.request_id] = {
+                "event": invocation.event,
+                "result": invocation.result,
+                "logs": list(invocation.logs or ()),
+                "error": invocation.lambda_error() if invocation.failed else None,
+            }
+            while len(self._details) > DETAILS_KEPT:
+                self._details.popitem(last=False)
         if self.console is not None:
             self.console(format_entry(entry))
 
@@ -590,10 +622,33 @@ class LocalCloud:
         """Every invocation of this session, oldest first."""
         return self._journal.entries()
 
+    def details(self, request_id: str) -> dict[str, Any] | None:
+        """The event, result, error and log lines of one of the last ``DETAILS_KEPT`` invocations."""
+        with self._details_lock:
+            found = self._details.get(request_id)
+            return dict(found) if found is not None else None
+
+    def sample_depths(self, now: float | None = None, *, force: bool = False) -> None:
+        """Record every queue's depth once per minute of the cloud's clock (the console's chart)."""
+        now = self.clock.time() if now is None else now
+        minute = int(now // 60)
+        if minute == self._sampled_minute and not force:
+            return
+        self._sampled_minute = minute
+        sample = {}
+        for logical, name in self.queue_names().items():
+            visible, inflight, _ = self.engine.depth(name)
+            sample[logical] = (visible, inflight)
+        if self.depth_history and int(self.depth_history[-1][0] // 60) == minute:
+            self.depth_history[-1] = (now, sample)
+        else:
+            self.depth_history.append((now, sample))
+
     # -------------------------------------------------------------- triggers
     def _collect(self, now: float) -> list[tuple[str, Any]]:
         """Everything due at ``now`` (engine lock held): timers applied, batches received."""
         self.engine.tick(now)
+        self.sample_depths(now)
         work: list[tuple[str, Any]] = []
         for rule, when in self.scheduler.due(now):
             event = rule.event(when)
@@ -793,13 +848,10 @@ class LocalCloud:
         rate: float | str | None = None,
     ) -> dict[str, Any]:
         """Move DLQ messages back through the SQS API of the local endpoint (``localcloud.replay``)."""
-        import boto3
-
         from localcloud.replay import replay
 
-        client = boto3.session.Session().client("sqs", endpoint_url=self.aws_url, region_name=REGION)
         return replay(
-            client,
+            self.aws_client("sqs"),
             self.queue_url(self._queue(dlq)),
             to=self.queue_url(self._queue(to)) if to else None,
             filter=filter,
@@ -808,6 +860,21 @@ class LocalCloud:
             rate=rate,
             receive_wait_s=0 if self.virtual else 1,
         )
+
+    def aws_client(self, service: str) -> Any:
+        """A boto3 client of the local endpoint, created once per service (a client costs ~0.1 s)."""
+        clients = self.__dict__.setdefault("_aws_clients", {})
+        if service not in clients:
+            import boto3
+
+            clients[service] = boto3.session.Session().client(
+                service,
+                endpoint_url=self.aws_url,
+                region_name=REGION,
+                aws_access_key_id=ACCESS_KEY_ID,
+                aws_secret_access_key="opsdeck-local",  # noqa: S106 - the local endpoint's dummy key
+            )
+        return clients[service]
 
     # ---------------------------------------------------------------- invoke
     def _runtime(self, name: str) -> FunctionRuntime:
@@ -824,14 +891,44 @@ class LocalCloud:
             raise InvocationError(invocation) from invocation.exception
         return invocation.result
 
-    def invoke_raw(self, function_name: str, event: Any, *, capture_logs: bool = False) -> Invocation:
-        invocation = self._runtime(function_name).invoke(event, trigger="invoke", capture_logs=capture_logs)
+    def invoke_raw(
+        self, function_name: str, event: Any, *, capture_logs: bool = False, request_id: str | None = None
+    ) -> Invocation:
+        invocation = self._runtime(function_name).invoke(
+            event, trigger="invoke", capture_logs=capture_logs, request_id=request_id
+        )
         self._record(invocation, {"event_id": invocation.request_id})
         return invocation
 
     def fire(self, schedule_name: str) -> Any:
         """Fire a schedule now (``Schedule.name``, the function name or the rule name), whatever
         the rule's state; returns the result, raises ``InvocationError`` if the function failed."""
+        rule = self._rule(schedule_name)
+        event = rule.event(self.clock.time())
+        invocation = rule.runtime.invoke(event, trigger="schedule")
+        self._record(invocation, {"event_id": event["id"], "fired": "manual"})
+        if invocation.failed:
+            raise InvocationError(invocation) from invocation.exception
+        return invocation.result
+
+    def fire_async(self, schedule_name: str) -> dict[str, Any]:
+        """Fire a schedule now the way EventBridge does: an asynchronous invocation of its function
+        with the rule's event (retried twice on failure), run by the dispatcher (virtual clock: by
+        the next ``advance``). Returns the event's id; whatever the rule's state."""
+        rule = self._rule(schedule_name)
+        with self.engine.lock:
+            event = rule.event(self.clock.time())
+            self.async_queue.add(
+                rule.runtime, event, trigger="schedule", due=self.clock.time(), event_id=event["id"]
+            )
+            self.engine.changed.notify_all()
+        return {
+            "schedule": rule.schedule_name,
+            "function": rule.runtime.function.name,
+            "event_id": event["id"],
+        }
+
+    def _rule(self, schedule_name: str) -> ScheduledRule:
         rules = self.scheduler.rules
         rule = rules.get(schedule_name) or self.scheduler.by_rule.get(schedule_name)
         if rule is None:
@@ -839,12 +936,7 @@ class LocalCloud:
         if rule is None:
             known = ", ".join(sorted(rules)) or "none"
             raise LocalCloudError(f"unknown schedule {schedule_name!r} (schedules: {known})")
-        event = rule.event(self.clock.time())
-        invocation = rule.runtime.invoke(event, trigger="schedule")
-        self._record(invocation, {"event_id": event["id"], "fired": "manual"})
-        if invocation.failed:
-            raise InvocationError(invocation) from invocation.exception
-        return invocation.result
+        return rule
 
     def request(
         self,
@@ -916,7 +1008,7 @@ class LocalCloud:
         invocation = runtime.invoke(event, trigger="invoke", capture_logs=log_type == "Tail", throttle=True)
         self._record(invocation, {"event_id": invocation.request_id})
         headers = {"X-Amz-Executed-Version": "$LATEST", "X-Amzn-RequestId": invocation.request_id}
-        if invocation.logs is not None:
+        if log_type == "Tail" and invocation.logs is not None:
             headers["X-Amz-Log-Result"] = base64.b64encode(self._log_tail(invocation)).decode()
         if invocation.outcome == "throttled":
             return awsapi.lambda_response(

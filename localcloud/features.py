@@ -35,6 +35,7 @@ IMPLEMENTED: dict[str, dict[str, str]] = {
         "controls_schedules": "<SCHEDULE>_RULE_NAME of the local EventBridge rule",
         "secret_prefixes": "<PREFIX>_SECRET_PREFIX = '<prefix>/' (local secrets have no stack prefix)",
         "invokes": "<FUNCTION>_FUNCTION_NAME; Lambda Invoke on the local endpoint",
+        "operates_stack": "the ops console's local backend reads the local cloud in process (no IAM locally)",
         "buckets": "<BUCKET>_BUCKET_NAME of an S3 bucket on the local endpoint (moto, in memory)",
         "reserved_concurrency": "concurrent invocations capped; synchronous callers are throttled",
         "tracer": "POWERTOOLS_TRACE_DISABLED (traces are not collected locally)",

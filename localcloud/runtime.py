@@ -16,8 +16,10 @@
 * **Failures** never escape: an invocation ends as ``ok``, ``error`` (the handler raised;
   Lambda's ``errorMessage``/``errorType``/``stackTrace``) or ``timeout`` (it ran longer than
   the catalog timeout; in-process code cannot be killed, so this is detected afterwards).
-* **Logs**: with ``capture_logs=True`` the invocation's log records (Powertools' JSON lines
-  and anything else logged) are collected too, for ``opsdeck invoke`` and ``LogType=Tail``.
+* **Logs**: with ``capture_logs=True`` (or ``FunctionRuntime.keep_logs``, which the local cloud
+  sets so the ops console can show every invocation's lines) the invocation's log records
+  (Powertools' JSON lines and anything else logged) are collected too, for ``opsdeck invoke``,
+  ``LogType=Tail`` and the console. The event is kept on the ``Invocation`` as well.
 
 Known gaps (documented in docs/localcloud.md): module-level state is shared by the
 functions of one process (a Lambda container would not share it), memory limits are not
@@ -38,6 +40,7 @@ import time
 import traceback
 import uuid
 import warnings
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -112,15 +115,18 @@ def function_environment(env: Mapping[str, str | None]) -> Iterator[None]:
 # ------------------------------------------------------------------------ logs
 
 
+_captured: weakref.WeakSet[logging.LogRecord] = weakref.WeakSet()
+
+
 class _CaptureHandler(logging.Handler):
     """Copies records into the current invocation's log sink, once per record (the first
     logger with handlers formats it: Powertools' JSON for its loggers)."""
 
     def emit(self, record: logging.LogRecord) -> None:
         sink = _capture.get()
-        if sink is None or getattr(record, "_localcloud_captured", False):
+        if sink is None or record in _captured:
             return
-        record._localcloud_captured = True
+        _captured.add(record)  # not an attribute: formatters would print it as an extra field
         try:
             sink.append(self.format(record))
         except Exception:  # a log line must never fail an invocation
@@ -186,6 +192,7 @@ class Invocation:
     stack: list[str] = field(default_factory=list)
     logs: list[str] | None = None
     exception: BaseException | None = None
+    event: Any = None
 
     @property
     def failed(self) -> bool:
@@ -275,6 +282,8 @@ class FunctionRuntime:
         self.clock = clock
         self._handler: Callable[[Any, Any], Any] | None = None
         self._import_lock = threading.Lock()
+        #: collect every invocation's log lines, not only when asked (the local cloud's console)
+        self.keep_logs = False
         limit = function.reserved_concurrency
         self._slots = threading.BoundedSemaphore(limit) if limit else None
 
@@ -323,13 +332,14 @@ class FunctionRuntime:
             trigger=trigger,
             request_id=request_id or str(uuid.uuid4()),
             start=self.clock.time(),
+            event=event,
         )
         if self._slots is not None and not self._slots.acquire(blocking=not throttle):
             invocation.outcome = "throttled"
             invocation.error_type = "TooManyRequestsException"
             invocation.error = "Rate Exceeded."
             return invocation
-        sink: list[str] | None = [] if capture_logs else None
+        sink: list[str] | None = [] if capture_logs or self.keep_logs else None
         token = _capture.set(sink)
         started = time.perf_counter()
         try:

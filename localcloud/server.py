@@ -7,6 +7,10 @@ One uvicorn server (in a thread) serves an ASGI app that dispatches by path:
   simulators' lifespans run with the server;
 * ``/_localcloud/…`` → the control API the CLI uses against a running ``opsdeck local up``
   (``GET state``, ``POST fire/<schedule>``, ``GET queues/<queue>/peek``);
+* ``/_console`` → the ops console page (``functions/ops/static/index.html``) with a token from
+  the local dev issuer (role ``ops-admin``, 12 h) in a ``<meta>`` tag, served only to a
+  loopback ``Host`` (a DNS-rebinding page cannot read it); its script, style and every ``/ops/…``
+  call go through the gateway to the real ``ops-api`` handler, as on AWS;
 * everything else → ``Gateway.handle`` on a worker thread (the Lambda handlers are
   synchronous), i.e. API Gateway in front of the catalog's HTTP functions.
 
@@ -101,7 +105,21 @@ class FrontDoor:
         if path.startswith(("/_sim/", "/_localcloud/")):
             await self.local(scope, receive, send)
             return
+        if path in ("/_console", "/_console/"):
+            await self._console(scope, send)
+            return
         await self._api(scope, receive, send)
+
+    async def _console(self, scope: dict[str, Any], send: Callable) -> None:
+        status, headers, body = console_page(dict(scope["headers"]).get(b"host", b"").decode("latin-1"))
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(k.encode(), v.encode()) for k, v in headers.items()],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
 
     async def _api(self, scope: dict[str, Any], receive: Callable, send: Callable) -> None:
         from starlette.concurrency import run_in_threadpool
@@ -132,6 +150,26 @@ class FrontDoor:
             }
         )
         await send({"type": "http.response.body", "body": response.body})
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+CONSOLE_SUBJECT = "local-console"
+CONSOLE_TOKEN_TTL_S = 12 * 3600
+
+
+def console_page(host: str) -> tuple[int, dict[str, str], bytes]:
+    """The console page for the local cloud: the shipped HTML plus a local dev-issuer token."""
+    from functions.ops.console import SECURITY_HEADERS, asset
+    from opsdeck.auth import issue_dev_token
+
+    hostname = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    headers = {**SECURITY_HEADERS, "content-type": "text/html; charset=utf-8"}
+    if hostname not in LOOPBACK_HOSTS:
+        body = b"the local console answers only to 127.0.0.1 / localhost\n"
+        return 403, {**headers, "content-type": "text/plain; charset=utf-8"}, body
+    token = issue_dev_token(CONSOLE_SUBJECT, ["ops-admin"], ttl_s=CONSOLE_TOKEN_TTL_S)
+    meta = f'<meta name="opsdeck-token" content="{token}">\n</head>'.encode()
+    return 200, headers, asset("index.html").replace(b"</head>", meta, 1)
 
 
 class HttpServer:

@@ -1,9 +1,11 @@
-"""ops API: is the platform healthy, and what does it consist of?
+"""ops API: is the platform healthy, what does it consist of, and the ops console.
 
 GET /ops/health        database and cache round trips; 503 problem+json naming what is down
 GET /ops/functions     the function catalog: every function, its trigger and its resources
 GET /ops/openapi.json  the OpenAPI document of the whole HTTP API (every capability's routes,
                        as API Gateway serves them; ``functions.ops.openapi``); ``/ops/docs`` shows it
+/ops/console, /ops/overview, /ops/queues…, /ops/schedules…, /ops/invocations…, /ops/series,
+/ops/audit, /ops/whoami: the ops console and its API (``functions.ops.console``, docs/console.md)
 """
 
 from __future__ import annotations
@@ -94,6 +96,12 @@ def _check(probe) -> dict[str, Any]:
         return {"status": "down", "error": exc.detail}
 
 
+def health_checks() -> dict[str, Any]:
+    checks = {"database": _check(db.ping), "cache": _check(cache.ping)}
+    status = "ok" if all(c["status"] == "ok" for c in checks.values()) else "down"
+    return {"status": status, "stage": platform().stage, "checks": checks}
+
+
 @router.get(
     "/health",
     summary="Database and cache health",
@@ -149,11 +157,14 @@ def _whole_api() -> dict[str, Any]:
     return openapi.document()
 
 
+from functions.ops.console import router as console_router  # noqa: E402 - after the routes above
+
 app = create_app(
     title="opsdeck ops",
     base_path="/ops",
-    routers=[router],
-    description="Health and catalog of the platform; the OpenAPI document of the whole HTTP API.",
+    routers=[router, console_router],
+    description="Health and catalog of the platform; the ops console's API; the OpenAPI document of "
+    "the whole HTTP API.",
     document=_whole_api,
 )
 handler = lambda_handler(app)

@@ -77,6 +77,8 @@ def _expected_environment(synth: Synth, f) -> dict:
             "JWT_ALGORITHMS": config.jwt_algorithms,
         }
     )
+    if f.operates_stack:  # the ops console derives this stack's physical names
+        env["OPSDECK_RESOURCE_PREFIX"] = config.stack_name + "-"
     for queue in f.sends_to:
         queue_obj = next(g.trigger for g in synth.functions if getattr(g.trigger, "name", None) == queue)
         env[queue_url_env(queue)] = {"Ref": synth.queue_id(synth.name("queue", queue_obj))}

@@ -7,7 +7,15 @@ from collections import defaultdict
 
 from functions.catalog import Queue
 from infra_cdk.buckets import OBJECT_ACTIONS
-from infra_cdk.functions import ALARM_ACTIONS, ENI_ACTIONS, RULE_ACTIONS, _stalled_alarm
+from infra_cdk.functions import (
+    ALARM_ACTIONS,
+    ENI_ACTIONS,
+    OPERATOR_DLQ_ACTIONS,
+    OPERATOR_QUEUE_ACTIONS,
+    OPERATOR_UNSCOPED_ACTIONS,
+    RULE_ACTIONS,
+    _stalled_alarm,
+)
 from infra_cdk.network import in_vpc
 from tests.infra.conftest import IMPORTED_SECRET_ARN, Synth
 
@@ -72,6 +80,47 @@ def _queue_arn(synth: Synth, queue: Queue) -> str:
     return json.dumps({"Fn::GetAtt": [synth.queue_id(synth.name("queue", queue)), "Arn"]}, sort_keys=True)
 
 
+def _dlq_arn(synth: Synth, queue: Queue) -> str:
+    return json.dumps({"Fn::GetAtt": [synth.queue_id(synth.name("dlq", queue)), "Arn"]}, sort_keys=True)
+
+
+def check_operator(synth: Synth, f, granted: dict[str, set[str]]) -> set[str]:
+    """``operates_stack``: this stack's queues, DLQs, rules, scheduled functions, log groups only."""
+    queues = [fn.trigger for fn in synth.functions if isinstance(fn.trigger, Queue)]
+    sources = {_queue_arn(synth, q) for q in queues}
+    dlqs = {_dlq_arn(synth, q) for q in queues}
+    for action in OPERATOR_QUEUE_ACTIONS:
+        assert granted[action] >= sources | dlqs, action
+    for action in OPERATOR_DLQ_ACTIONS:
+        assert granted[action] == dlqs | (
+            {_queue_arn(synth, f.trigger)} if isinstance(f.trigger, Queue) else set()
+        )
+    scheduled = [fn for fn in synth.functions if fn.trigger.kind == "schedule"]
+    for action in RULE_ACTIONS:
+        rules = granted[action]
+        assert len(rules) == len({fn.trigger.name or fn.name for fn in scheduled})
+        assert all(f":rule/{synth.config.stack_name}-" in r for r in rules)
+    targets = granted["lambda:InvokeFunction"]
+    for fn in scheduled:
+        assert any(f':function:{synth.name("function", fn.name)}"' in t for t in targets), fn.name
+    queries = granted["logs:StartQuery"]
+    assert len(queries) == 2 * len(synth.functions)
+    assert all(f":log-group:/aws/lambda/{synth.config.stack_name}-" in q for q in queries)
+    for action in OPERATOR_UNSCOPED_ACTIONS:
+        assert granted[action] == {'"*"'}
+    env = synth.lambda_props(f.name)["Environment"]["Variables"]
+    assert env["OPSDECK_RESOURCE_PREFIX"] == synth.config.stack_name + "-"
+    return {
+        *OPERATOR_QUEUE_ACTIONS,
+        *OPERATOR_DLQ_ACTIONS,
+        *RULE_ACTIONS,
+        *OPERATOR_UNSCOPED_ACTIONS,
+        "sqs:SendMessage",
+        "lambda:InvokeFunction",
+        "logs:StartQuery",
+    }
+
+
 def _bucket_objects(synth: Synth, bucket: str) -> str:
     """JSON of ``<bucket ARN>/*`` for catalog bucket ``bucket``."""
     (bucket_id,) = [
@@ -126,17 +175,22 @@ def test_each_role_grants_exactly_what_the_catalog_declares(synth: Synth):
             allowed |= SECRET_ACTIONS
             assert granted["secretsmanager:GetSecretValue"] == secrets, f.name
 
+        if f.operates_stack:
+            allowed |= check_operator(synth, f, granted)
         sends = {_queue_arn(synth, queues[q]) for q in f.sends_to}
+        if f.operates_stack:  # replay's destination: every source queue
+            sends |= {_queue_arn(synth, q) for q in queues.values()}
         consumes = {_queue_arn(synth, f.trigger)} if isinstance(f.trigger, Queue) else set()
         if sends:
             allowed |= SEND_ACTIONS
         if consumes:
             allowed |= CONSUME_ACTIONS
         assert granted.get("sqs:SendMessage", set()) == sends, f.name
-        assert granted.get("sqs:ReceiveMessage", set()) == consumes, f.name
-        assert granted.get("sqs:DeleteMessage", set()) == consumes, f.name
+        if not f.operates_stack:
+            assert granted.get("sqs:ReceiveMessage", set()) == consumes, f.name
+            assert granted.get("sqs:DeleteMessage", set()) == consumes, f.name
 
-        if f.controls_schedules:
+        if f.controls_schedules and not f.operates_stack:
             allowed |= set(RULE_ACTIONS)
             for action in RULE_ACTIONS:
                 rules = granted[action]
@@ -154,7 +208,7 @@ def test_each_role_grants_exactly_what_the_catalog_declares(synth: Synth):
                     assert len(alarms) == len(stalled), (f.name, alarms)
                     for schedule in stalled:
                         assert any(f':alarm:{synth.name("rule", schedule)}-stalled"' in a for a in alarms)
-        if f.invokes:
+        if f.invokes and not f.operates_stack:
             allowed.add("lambda:InvokeFunction")
             targets = granted["lambda:InvokeFunction"]
             assert len(targets) == len(f.invokes)
@@ -174,7 +228,12 @@ def test_each_role_grants_exactly_what_the_catalog_declares(synth: Synth):
         assert set(granted) <= allowed, f"{f.name}: unexpected {sorted(set(granted) - allowed)}"
         for action, resources in granted.items():
             if '"*"' in resources:
-                assert action in XRAY_ACTIONS | set(ENI_ACTIONS), f"{f.name}: {action} on *"
+                unscoped = (
+                    XRAY_ACTIONS
+                    | set(ENI_ACTIONS)
+                    | (set(OPERATOR_UNSCOPED_ACTIONS) if f.operates_stack else set())
+                )
+                assert action in unscoped, f"{f.name}: {action} on *"
         log_group = synth.lambda_props(f.name)["LoggingConfig"]["LogGroup"]["Ref"]
         assert granted["logs:PutLogEvents"] == {
             json.dumps({"Fn::GetAtt": [log_group, "Arn"]}, sort_keys=True)

@@ -59,7 +59,7 @@ def test_migrate_on_deploy_records_the_run(db):
         load_event("ops-migrate/cloudformation-update.json"), LambdaContext("ops-migrate")
     )
     assert result["PhysicalResourceId"] == "opsdeck-migrations"
-    assert "ops_0001" in result["Data"]["Heads"].split(",")
+    assert "ops_0002" in result["Data"]["Heads"].split(",")
     last = db.execute(text("SELECT trigger, heads FROM ops.migration_runs ORDER BY id DESC LIMIT 1")).one()
     assert db.execute(text("SELECT count(*) FROM ops.migration_runs")).scalar() == before + 1
     assert last.trigger == "deploy"
@@ -115,3 +115,32 @@ def test_migrate_refuses_a_role_secret_without_a_password(aws, monkeypatch):
     monkeypatch.setenv("DATABASE_ROLE_SECRET_IDS", json.dumps({"backoffice": arn}))
     with pytest.raises(ConfigError, match="password"):
         migrate.role_passwords()
+
+
+def test_console_page_through_the_handler_has_a_strict_policy():
+    response = api.handler(load_event("ops-api/console.json"), LambdaContext("ops-api"))
+    assert response["statusCode"] == 200
+    assert response["headers"]["content-type"] == "text/html; charset=utf-8"
+    csp = response["headers"]["content-security-policy"]
+    assert csp.startswith("default-src 'self'; script-src 'self'; style-src 'self'")
+    assert response["headers"]["x-frame-options"] == "DENY"
+    assert '<script src="/ops/console/console.js" defer></script>' in response["body"]
+
+
+def test_console_data_needs_a_token():
+    response = api.handler(load_event("ops-api/queues-without-token.json"), LambdaContext("ops-api"))
+    assert response["statusCode"] == 401
+    assert response["headers"]["content-type"] == "application/problem+json"
+    assert response["headers"]["www-authenticate"] == "Bearer"
+
+
+def test_the_console_ships_in_the_function_code_asset():
+    from infra_cdk import bundling
+
+    files = {str(p) for p in bundling.source_files(bundling.ROOT / "functions", bundling.ROOT)}
+    assert {
+        "functions/ops/static/index.html",
+        "functions/ops/static/console.js",
+        "functions/ops/static/console.css",
+        "functions/ops/static/favicon.svg",
+    } <= files
