@@ -13,7 +13,13 @@ import importlib.util
 import sys
 from collections.abc import Sequence
 
-COMMAND_MODULES = ("opsdeck_cli.db", "opsdeck_cli.token", "opsdeck_cli.functions", "localcloud.cli")
+COMMAND_MODULES = (
+    "opsdeck_cli.db",
+    "opsdeck_cli.token",
+    "opsdeck_cli.functions",
+    "opsdeck_cli.openapi",
+    "localcloud.cli",
+)
 
 
 class CommandError(Exception):

@@ -17,18 +17,17 @@ Inputs are taken as raw strings and parsed in ``domain`` (not by FastAPI) so tha
 ones are audited too and come out as problem+json 422 after the auth checks; the OpenAPI
 document still states each rule (``opsdeck.params.documented``: id pattern, limit range,
 RFC 3339 times, enums, opaque cursors), and ``domain`` enforces exactly that rule. The response
-models below only document the bodies (the routes return ``JSONResponse``s built by ``domain``).
+models (``schemas``) only document the bodies; they are loaded when the document is built.
 The repository (SQLAlchemy) is imported lazily.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Security
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict
 
 from opsdeck import auth, db
 from opsdeck import cursor as cursor_codec
@@ -36,6 +35,7 @@ from opsdeck.api import create_app, lambda_handler, problems, raises, request_id
 from opsdeck.errors import Forbidden, InvalidInput, NotFound, OpsdeckError, Unauthorized, Unavailable
 from opsdeck.lazy import lazy_import
 from opsdeck.observability import logger
+from opsdeck.openapi import body
 from opsdeck.params import CURSOR, TIMESTAMP_SCHEMA, documented, or_empty
 
 from . import domain
@@ -51,6 +51,8 @@ NO_STORE = {"cache-control": "no-store"}
 # ---------------------------------------------------------------- the document
 # What ``domain`` enforces on the raw strings, stated for the document.
 
+#: the response models: imported when the document is built, not at cold start
+SCHEMAS = "functions.backoffice.schemas"
 #: the tx / payment order / wallet the contract data (``demo.contract``) holds
 EXAMPLE_TX, EXAMPLE_ORDER, EXAMPLE_WALLET = "tx-0000000001", "po-00000001", "w-00011"
 
@@ -94,201 +96,6 @@ router = APIRouter(
     tags=["backoffice admin"],
     dependencies=[_document_flow, Security(_documents_the_admin_flow)],
 )
-
-_TS = "2026-01-01T00:00:00.045000Z"
-_ENTRY = {
-    "tx_id": EXAMPLE_TX,
-    "wallet_id": EXAMPLE_WALLET,
-    "type": "PAYMENT",
-    "amount": 405,
-    "currency": "USD",
-    "status": "SETTLED",
-    "status_group": "UNKNOWN",
-    "related_id": EXAMPLE_ORDER,
-    "related_type": "PAYMENT_ORDER",
-    "created_at": "2026-01-01T00:00:00.020000Z",
-    "updated_at": _TS,
-    "version": 2,
-    "synced_at": "2026-01-01T00:00:01.100000Z",
-}
-_PAIRED = {**_ENTRY, "tx_id": "tx-0000000002", "wallet_id": "w-00005", "type": "RECEIVE"}
-_ORDER = {
-    "order_id": EXAMPLE_ORDER,
-    "status": "SETTLED",
-    "status_group": "UNKNOWN",
-    "amount": 405,
-    "currency": "USD",
-    "payer_wallet_id": EXAMPLE_WALLET,
-    "payee_wallet_id": "w-00005",
-    "created_at": "2026-01-01T00:00:00.000000Z",
-    "updated_at": _TS,
-    "version": 3,
-    "synced_at": "2026-01-01T00:00:01.100000Z",
-}
-StatusGroup = Literal["SUCCESS", "FAIL", "IN_PROGRESS", "UNKNOWN"]
-Pairing = Literal["COMPLETE", "INCOMPLETE", "UNKNOWN"]
-
-
-def _example(value: dict[str, Any]) -> ConfigDict:
-    return ConfigDict(json_schema_extra={"examples": [value]})
-
-
-class Entry(BaseModel):
-    model_config = _example(_ENTRY)
-
-    tx_id: str
-    wallet_id: str | None
-    type: str | None
-    amount: int | None
-    currency: str | None
-    status: str | None
-    status_group: StatusGroup
-    related_id: str | None
-    related_type: str
-    created_at: str | None
-    updated_at: str | None
-    version: int | None
-    synced_at: str | None
-
-
-class PaymentOrder(BaseModel):
-    model_config = _example(_ORDER)
-
-    order_id: str
-    status: str | None
-    status_group: StatusGroup
-    amount: int | None
-    currency: str | None
-    payer_wallet_id: str | None
-    payee_wallet_id: str | None
-    created_at: str | None
-    updated_at: str | None
-    version: int | None
-    synced_at: str | None
-
-
-class Freshness(BaseModel):
-    data_lag_sec: float | None
-    as_of: str | None
-
-
-class TxOut(Freshness):
-    model_config = _example(
-        {
-            "tx_id": EXAMPLE_TX,
-            "entry": _ENTRY,
-            "pairing_status": "COMPLETE",
-            "paired_tx_id": "tx-0000000002",
-            "paired_entry": _PAIRED,
-            "payer_wallet_id": EXAMPLE_WALLET,
-            "receiver_wallet_id": "w-00005",
-            "payment_order": _ORDER,
-            "data_lag_sec": 1.25,
-            "as_of": _TS,
-        }
-    )
-
-    tx_id: str
-    entry: Entry
-    pairing_status: Pairing
-    paired_tx_id: str | None
-    paired_entry: Entry | None
-    payer_wallet_id: str | None
-    receiver_wallet_id: str | None
-    payment_order: PaymentOrder | None
-
-
-class PaymentOrderOut(Freshness):
-    model_config = _example(
-        {
-            "order_id": EXAMPLE_ORDER,
-            "payment_order": _ORDER,
-            "entries": [_ENTRY, _PAIRED],
-            "pairing_status": "COMPLETE",
-            "payment_tx_id": EXAMPLE_TX,
-            "receive_tx_id": "tx-0000000002",
-            "pair_first_seen_at": "2026-01-01T00:00:01.100000Z",
-            "pair_completed_at": "2026-01-01T00:00:01.100000Z",
-            "data_lag_sec": 1.25,
-            "as_of": _TS,
-        }
-    )
-
-    order_id: str
-    payment_order: PaymentOrder | None
-    entries: list[Entry]
-    pairing_status: Pairing
-    payment_tx_id: str | None
-    receive_tx_id: str | None
-    pair_first_seen_at: str | None
-    pair_completed_at: str | None
-
-
-class WalletPage(Freshness):
-    model_config = _example(
-        {
-            "wallet_id": EXAMPLE_WALLET,
-            "items": [_ENTRY],
-            "next_cursor": None,
-            "limit": 20,
-            "data_lag_sec": 1.25,
-            "as_of": _TS,
-        }
-    )
-
-    wallet_id: str
-    items: list[Entry]
-    next_cursor: str | None
-    limit: int
-
-
-class AuditRecord(BaseModel):
-    id: int
-    at: str
-    request_id: str | None
-    actor: str | None
-    actor_roles: list[str]
-    action: str
-    target_type: str | None
-    target_id: str | None
-    outcome: str
-    status: int | None
-    result_count: int | None
-    reason: str | None
-    ip: str | None
-    user_agent: str | None
-
-
-class AuditPage(BaseModel):
-    model_config = _example(
-        {
-            "items": [
-                {
-                    "id": 7,
-                    "at": "2026-01-05T09:30:00.123456Z",
-                    "request_id": "c2FtcGxlLWJhY2tvZmZpY2U=",
-                    "actor": "ops-alice",
-                    "actor_roles": ["ADMIN_READ"],
-                    "action": "GET /backoffice/admin/tx/{tx_id}",
-                    "target_type": "tx",
-                    "target_id": EXAMPLE_TX,
-                    "outcome": "ok",
-                    "status": 200,
-                    "result_count": 1,
-                    "reason": None,
-                    "ip": "203.0.113.7",
-                    "user_agent": "curl/8.5.0",
-                }
-            ],
-            "next_cursor": None,
-            "limit": 20,
-        }
-    )
-
-    items: list[AuditRecord]
-    next_cursor: str | None
-    limit: int
-
 
 Work = Callable[[Any], tuple[dict[str, Any], int]]
 
@@ -383,8 +190,7 @@ def _admin(request: Request, action: str, role: str, target_type: str, target_id
 @router.get(
     "/tx/{tx_id}",
     summary="A ledger entry, its paired entry and payment order",
-    response_model=TxOut,
-    responses=problems(NotFound),
+    responses={**body(f"{SCHEMAS}:TxOut"), **problems(NotFound)},
 )
 async def get_tx(request: Request, tx_id: str = _id(EXAMPLE_TX)) -> JSONResponse:
     def work(conn) -> tuple[dict[str, Any], int]:
@@ -402,8 +208,7 @@ async def get_tx(request: Request, tx_id: str = _id(EXAMPLE_TX)) -> JSONResponse
 @router.get(
     "/payment-orders/{order_id}",
     summary="A payment order with its ledger entries and pairing",
-    response_model=PaymentOrderOut,
-    responses=problems(NotFound),
+    responses={**body(f"{SCHEMAS}:PaymentOrderOut"), **problems(NotFound)},
 )
 async def get_payment_order(request: Request, order_id: str = _id(EXAMPLE_ORDER)) -> JSONResponse:
     def work(conn) -> tuple[dict[str, Any], int]:
@@ -422,8 +227,7 @@ async def get_payment_order(request: Request, order_id: str = _id(EXAMPLE_ORDER)
 @router.get(
     "/wallets/{wallet_id}/tx",
     summary="A wallet's ledger entries, newest first",
-    response_model=WalletPage,
-    responses=problems(NotFound),
+    responses={**body(f"{SCHEMAS}:WalletPage"), **problems(NotFound)},
 )
 async def get_wallet_tx(
     request: Request,
@@ -463,7 +267,7 @@ async def get_wallet_tx(
     )
 
 
-@router.get("/audit", summary="The admin audit log, newest first", response_model=AuditPage)
+@router.get("/audit", summary="The admin audit log, newest first", responses=body(f"{SCHEMAS}:AuditPage"))
 async def get_audit(
     request: Request,
     actor: Annotated[str, documented({**TEXT, "maxLength": 200})] | None = Query(

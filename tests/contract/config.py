@@ -39,7 +39,13 @@ def schemathesis_config() -> Any:
     return SchemathesisConfig.from_dict(
         {
             "seed": 13,
-            "generation": {"max-examples": MAX_EXAMPLES, "mode": "all", "deterministic": True},
+            # reproducible; no example database written into the work tree
+            "generation": {
+                "max-examples": MAX_EXAMPLES,
+                "mode": "all",
+                "deterministic": True,
+                "database": "none",
+            },
             "phases": PHASES,
             "checks": {"enabled": True, **{name: {"enabled": False} for name in SWITCHED_OFF}},
             "request-timeout": 30,

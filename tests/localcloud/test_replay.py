@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import boto3
 import pytest
@@ -91,18 +92,21 @@ def sqs_client(cloud):
 
 def test_rate_paces_the_sends(cloud):
     dead_letter(cloud, *({"n": i} for i in range(5)))
-    waits: list[float] = []
+    due: list[float] = []  # when each chunk may leave: the wait asked for + when it was asked
+    before = time.monotonic()
     result = replay(
         sqs_client(cloud),
         cloud.queue_url(DLQ),
         filter="n >= `0`",
         rate="2/s",
         receive_wait_s=0,
-        sleep=waits.append,
+        sleep=lambda wait: due.append(time.monotonic() + wait),
     )
     assert (result["matched"], result["moved"]) == (5, 5)
-    # 2 messages per second from the start: chunks of 2, 2, 1 may leave at 1 s, 2 s, 2.5 s
-    assert waits == pytest.approx([1.0, 2.0, 2.5], abs=0.2)
+    # 2 messages per second from the start: chunks of 2, 2, 1 may leave at 1 s, 2 s, 2.5 s. Measured
+    # as due times, not as waits, so that slow SQS calls on a loaded machine do not shift them.
+    assert [d - due[0] for d in due] == pytest.approx([0.0, 1.0, 1.5], abs=0.01)
+    assert before + 1.0 <= due[0] <= time.monotonic() + 1.0
 
 
 def test_falls_back_to_receive_send_delete_where_move_tasks_are_unavailable(cloud):

@@ -332,4 +332,4 @@ def test_docs_page_and_its_assets_come_from_the_deployment():
     png = h(http_event("GET", "/d/docs/favicon.png"), LambdaContext())
     assert png["isBase64Encoded"] and base64.b64decode(png["body"])[:4] == b"\x89PNG"
     status, headers, _ = call(h, "GET", "/d/docs/secrets.txt")
-    assert (status, headers["content-type"]) == (422, "application/problem+json")
+    assert (status, headers["content-type"]) == (404, "application/problem+json")

@@ -152,6 +152,41 @@ def problems(*errors: Problem, description: str | None = None) -> dict[int | str
     return out
 
 
+LAZY_MODEL = "x-opsdeck-model"
+
+
+def body(model: str, *, status: int = 200, description: str = "Successful Response") -> dict[int, Any]:
+    """``responses=`` entry documenting a body by the pydantic model at ``"module:Name"``, imported
+    only when the document is built. For routes that return ``JSONResponse``s themselves (so FastAPI
+    would not use a ``response_model`` anyway): defining models and the FastAPI fields a
+    ``response_model`` builds costs cold start (~15 ms for the backoffice's)."""
+    return {status: {"description": description, LAZY_MODEL: model}}
+
+
+def _resolve_lazy_models(document: dict[str, Any]) -> None:
+    import importlib
+
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    for item in document.get("paths", {}).values():
+        for operation in item.values():
+            for response in (
+                (operation.get("responses") or {}).values() if isinstance(operation, dict) else ()
+            ):
+                ref = response.pop(LAZY_MODEL, None)
+                if ref is None:
+                    continue
+                module, _, name = ref.partition(":")
+                model = getattr(importlib.import_module(module), name)
+                schema = model.model_json_schema(
+                    ref_template="#/components/schemas/{model}", mode="serialization"
+                )
+                schemas.update(schema.pop("$defs", {}))
+                schemas[model.__name__] = schema
+                response["content"] = {
+                    "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
+                }
+
+
 def raises(*errors: Problem) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Mark a FastAPI dependency with the errors it raises: every route using it documents them."""
 
@@ -251,15 +286,115 @@ def _gateway_403() -> dict[str, Any]:
     }
 
 
+REQUEST_ID_HEADER = {
+    "description": "the request id: the caller's `x-request-id` when sane, else API Gateway's",
+    "required": True,
+    "schema": {"type": "string"},
+}
+WWW_AUTHENTICATE_HEADER = {
+    "description": 'the bearer challenge (RFC 6750): `Bearer` or `Bearer error="invalid_token"`',
+    "required": True,
+    "schema": {"type": "string"},
+}
+
+
+def _function_headers(status: str, response: dict[str, Any]) -> None:
+    """Headers the factory puts on every function response (not on API Gateway's own)."""
+    if "application/json" in response.get("content", {}) and "GatewayMessage" in json.dumps(
+        response["content"]["application/json"].get("schema", {})
+    ):
+        return  # also API Gateway's answer: it carries neither
+    headers = response.setdefault("headers", {})
+    headers.setdefault("x-request-id", REQUEST_ID_HEADER)
+    if status == "401":
+        headers.setdefault("www-authenticate", WWW_AUTHENTICATE_HEADER)
+
+
+_HTML_EXAMPLE = "<!doctype html><html><head><title>opsdeck - Swagger UI</title>…</head><body>…</body></html>"
+_DOCUMENT_EXAMPLE = {"openapi": "3.1.0", "info": {"title": "opsdeck", "version": "1.0.0"}, "paths": {}}
+DOCS_ASSET_NAMES = ("swagger-ui-bundle.js", "swagger-ui.css", "favicon.png")
+_TEXT = {"type": "string"}
+
+
+def docs_paths(base: str) -> dict[str, Any]:
+    """The document of the factory's own routes: ``<base>/openapi.json``, ``/docs``, ``/docs/{asset}``."""
+    slug = base.strip("/").replace("-", "_").replace("/", "_")
+
+    def ok(content: dict[str, Any], description: str) -> dict[str, Any]:
+        return {"200": {"description": description, "content": content}}
+
+    return {
+        f"{base}/openapi.json": {
+            "get": {
+                "tags": ["docs"],
+                "summary": "This API's OpenAPI document",
+                "operationId": f"openapi_document_{slug}",
+                "responses": ok(
+                    {"application/json": {"schema": {"type": "object"}, "example": _DOCUMENT_EXAMPLE}},
+                    "The document",
+                ),
+            }
+        },
+        f"{base}/docs": {
+            "get": {
+                "tags": ["docs"],
+                "summary": "Swagger UI over this API's document (works offline)",
+                "operationId": f"swagger_ui_{slug}",
+                "responses": ok(
+                    {"text/html": {"schema": {"type": "string"}, "example": _HTML_EXAMPLE}}, "The page"
+                ),
+            }
+        },
+        f"{base}/docs/{{asset}}": {
+            "get": {
+                "tags": ["docs"],
+                "summary": "Swagger UI's files, served from the deployment",
+                "operationId": f"docs_asset_{slug}",
+                "parameters": [
+                    {
+                        "name": "asset",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "enum": list(DOCS_ASSET_NAMES)},
+                    }
+                ],
+                "responses": {
+                    **ok(
+                        {
+                            "application/javascript": {
+                                "schema": {"type": "string"},
+                                "example": "/*! Swagger UI */",
+                            },
+                            "text/css": {"schema": {"type": "string"}, "example": ".swagger-ui{}"},
+                            "image/png": {
+                                "schema": {"type": "string", "format": "binary"},
+                                "example": "(PNG)",
+                            },
+                        },
+                        "The file (cached for a day)",
+                    ),
+                    **{str(k): v for k, v in problems(404, description="No such file").items()},
+                },
+            }
+        },
+    }
+
+
 def finish(
     document: dict[str, Any],
     routes: Iterable[Any],
     gateway: Mapping[str, Any] | None = None,
+    *,
+    docs: str | None = None,
 ) -> dict[str, Any]:
-    """Make FastAPI's ``document`` of ``routes`` truthful (see the module docstring); in place."""
+    """Make FastAPI's ``document`` of ``routes`` truthful (see the module docstring); in place.
+    ``docs``: the base path whose docs routes (``docs_paths``) the factory added."""
     gateway = gateway_routes() if gateway is None else gateway
     # FastAPI shares the dicts of ``responses=`` between operations: own them before editing
     document["paths"] = copy.deepcopy(document.get("paths", {}))
+    if docs is not None:
+        document["paths"].update(docs_paths(docs))
+    _resolve_lazy_models(document)
     by_operation: dict[tuple[str, str], Any] = {}
     for route in _api_routes(routes):
         for method in getattr(route, "methods", None) or ():
@@ -308,7 +443,8 @@ def finish(
                     if "403" in responses:
                         forbidden["content"].update(responses["403"].get("content", {}))
                     responses["403"] = forbidden
-            for response in responses.values():
+            for status, response in responses.items():
+                _function_headers(status, response)
                 media = response.get("content", {}).get(PROBLEM_CONTENT_TYPE, {})
                 for example in media.get("examples", {}).values():
                     example["value"].setdefault("instance", path)

@@ -36,7 +36,10 @@ def parse_timestamp(value: str) -> datetime:
     text = re.sub(r"(:\d{2}(?:\.\d+)?) (\d{2}:\d{2})$", r"\1+\2", text)
     if not _TIMESTAMP.match(text):
         raise ValueError(f"must be an RFC 3339 timestamp such as {TIMESTAMP_EXAMPLE}")
-    parsed = datetime.fromisoformat(text.replace("z", "Z").replace("Z", "+00:00").replace("t", "T"))
+    try:
+        parsed = datetime.fromisoformat(text.replace("z", "Z").replace("Z", "+00:00").replace("t", "T"))
+    except ValueError:  # the shape is right, the date is not (month 13, Feb 30)
+        raise ValueError(f"must be an RFC 3339 timestamp such as {TIMESTAMP_EXAMPLE}") from None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 

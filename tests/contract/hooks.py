@@ -1,0 +1,57 @@
+"""schemathesis hooks of the contract test: one adaptation to opaque cursors, nothing relaxed.
+
+An opaque cursor (``x-opaque: true`` in the document, ``opsdeck.params.Cursor``) is a string only
+the API issues: no schema can say which strings those are, so a *positive* case cannot be
+generated for it. Before each call, a positive case's generated cursor is replaced by one the same
+operation really issued earlier in the run (its ``next_cursor``), or dropped while there is none;
+negative cases keep their garbage, which the API must refuse (422, documented).
+
+The pytest contract test imports this module; to run schemathesis by hand with it:
+``SCHEMATHESIS_HOOKS=tests.contract.hooks schemathesis run …`` (docs/http-api.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import schemathesis
+
+#: operation label → the last ``next_cursor`` it answered
+ISSUED_CURSORS: dict[str, str] = {}
+
+
+def opaque_query_parameters(operation: Any) -> list[str]:
+    names = []
+    for parameter in operation.definition.raw.get("parameters", []):
+        schema = parameter.get("schema", {})
+        if parameter.get("in") == "query" and any(
+            isinstance(branch, dict) and branch.get("x-opaque")
+            for branch in [schema, *schema.get("anyOf", [])]
+        ):
+            names.append(parameter["name"])
+    return names
+
+
+@schemathesis.hook
+def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
+    if case.meta is None or not case.meta.generation.mode.is_positive or not case.query:
+        return
+    for name in opaque_query_parameters(case.operation):
+        if name in case.query:
+            issued = ISSUED_CURSORS.get(case.operation.label)
+            if issued is None:
+                del case.query[name]
+            else:
+                case.query[name] = issued
+
+
+@schemathesis.hook
+def after_call(context: Any, case: Any, response: Any) -> None:
+    if response.status_code != 200 or "json" not in (response.headers.get("content-type") or [""])[0]:
+        return
+    try:
+        body = response.json()
+    except ValueError:
+        return
+    if isinstance(body, dict) and isinstance(body.get("next_cursor"), str):
+        ISSUED_CURSORS[case.operation.label] = body["next_cursor"]
