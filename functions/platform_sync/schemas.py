@@ -59,6 +59,85 @@ BaseUrl = Annotated[str, StringConstraints(min_length=8, max_length=2048, patter
 JobId = Annotated[str, StringConstraints(pattern=JOB_ID, max_length=80)]
 
 
+# ------------------------------------------------------------------- examples
+EXAMPLE_PLATFORM: dict[str, Any] = {
+    "id": 1,
+    "name": "staywell",
+    "description": "Staywell booking platform",
+    "base_url": "https://sync.staywell.example.com",
+    "endpoints": {"sync": "/api/sync", "valid": "/api/valid"},
+    "is_active": True,
+    "connect_timeout_s": 3.0,
+    "read_timeout_s": 10.0,
+    "auth_header": "authorization",
+    "auth_secret_ref": "opsdeck-prod/platform-sync/staywell",
+    "created_at": "2026-12-03T08:00:00Z",
+    "updated_at": "2026-12-03T08:00:00Z",
+}
+EXAMPLE_JOB: dict[str, Any] = {
+    "id": "sync-1-20261203T0900Z",
+    "platform_id": 1,
+    "task_type": "sync",
+    "trigger": "schedule",
+    "scheduled_for": "2026-12-03T09:00:00Z",
+    "status": "succeeded",
+    "attempts": 2,
+    "last_outcome": "succeeded",
+    "last_error": None,
+    "created_at": "2026-12-03T09:00:00.120Z",
+    "started_at": "2026-12-03T09:00:20.210Z",
+    "finished_at": "2026-12-03T09:00:20.390Z",
+    "updated_at": "2026-12-03T09:00:20.390Z",
+}
+EXAMPLE_ATTEMPTS: list[dict[str, Any]] = [
+    {
+        "attempt": 1,
+        "outcome": "timed_out",
+        "started_at": "2026-12-03T09:00:00.200Z",
+        "duration_ms": 10003.1,
+        "http_status": None,
+        "summary": None,
+        "error": "no response within 10 s",
+    },
+    {
+        "attempt": 2,
+        "outcome": "succeeded",
+        "started_at": "2026-12-03T09:00:20.210Z",
+        "duration_ms": 180.4,
+        "http_status": 200,
+        "summary": '{"ok":true,"synced":1}',
+        "error": None,
+    },
+]
+EXAMPLE_CONFIG: dict[str, Any] = {
+    "task_type": "sync",
+    "enabled": True,
+    "interval_minutes": 1,
+    "max_concurrent_jobs": 50,
+    "retry": {"max_attempts": 3, "backoff_s": 10},
+    "updated_at": "2026-12-03T08:00:00Z",
+}
+EXAMPLE_STATE: dict[str, Any] = {
+    "task_type": "sync",
+    "state": "running",
+    "enabled": True,
+    "interval_minutes": 1,
+    "last_run_at": "2026-12-03T09:00:00Z",
+    "last_dispatched": 120,
+    "next_run_at": "2026-12-03T09:01:00Z",
+    "state_changed_at": "2026-12-03T08:00:00Z",
+    "state_changed_by": "operator-1",
+    "rule": "opsdeck-prod-platform-sync-sync-schedule",
+    "rule_state": "ENABLED",
+    "in_agreement": True,
+    "open_jobs": 3,
+}
+
+
+def _examples(*values: Any) -> ConfigDict:
+    return ConfigDict(json_schema_extra={"examples": list(values)})
+
+
 class Endpoints(BaseModel):
     model_config = ConfigDict(extra="forbid")
     sync: EndpointPath = "/sync"
@@ -109,6 +188,7 @@ class PlatformIn(BaseModel):
 
 
 class PlatformOut(BaseModel):
+    model_config = _examples(EXAMPLE_PLATFORM)
     id: int
     name: str
     description: str | None
@@ -126,17 +206,22 @@ class PlatformOut(BaseModel):
 
 
 class PlatformsPage(BaseModel):
+    model_config = _examples({"platforms": [EXAMPLE_PLATFORM], "next_cursor": "WyJwbGF0Zm9ybXMiLDFd"})
     platforms: list[PlatformOut]
     next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null on the last")
 
 
 class DeletedOut(BaseModel):
+    model_config = _examples({"id": 2, "deleted": True, "canceled_jobs": 1})
     id: int
     deleted: Literal[True] = True
     canceled_jobs: int
 
 
 class RunOut(BaseModel):
+    model_config = _examples(
+        {"task_type": "sync", "job_ids": ["sync-1-run-5f0c1e8a00004000800000000000000a"], "queued": 1}
+    )
     task_type: TaskType
     job_ids: list[str]
     queued: int
@@ -149,6 +234,7 @@ class RetryPolicy(BaseModel):
 
 
 class ConfigOut(BaseModel):
+    model_config = _examples(EXAMPLE_CONFIG)
     task_type: TaskType
     enabled: bool
     interval_minutes: int
@@ -194,10 +280,14 @@ class ConfigPatch(BaseModel):
 
 
 class ConfigsOut(BaseModel):
+    model_config = _examples(
+        {"configs": [EXAMPLE_CONFIG, {**EXAMPLE_CONFIG, "task_type": "valid", "interval_minutes": 5}]}
+    )
     configs: list[ConfigOut]
 
 
 class TaskTypeState(BaseModel):
+    model_config = _examples(EXAMPLE_STATE)
     task_type: TaskType
     state: Literal["running", "paused", "stopped"]
     enabled: bool
@@ -214,10 +304,28 @@ class TaskTypeState(BaseModel):
 
 
 class SchedulerOut(BaseModel):
+    model_config = _examples(
+        {
+            "task_types": [
+                EXAMPLE_STATE,
+                {
+                    **EXAMPLE_STATE,
+                    "task_type": "valid",
+                    "state": "paused",
+                    "next_run_at": None,
+                    "rule_state": "DISABLED",
+                    "rule": "opsdeck-prod-platform-sync-valid-schedule",
+                },
+            ]
+        }
+    )
     task_types: list[TaskTypeState]
 
 
 class ControlItem(BaseModel):
+    model_config = _examples(
+        {"task_type": "sync", "previous": "running", "state": "paused", "changed": True, "canceled_jobs": 0}
+    )
     task_type: TaskType
     previous: str
     state: str
@@ -226,11 +334,26 @@ class ControlItem(BaseModel):
 
 
 class ControlOut(BaseModel):
+    model_config = _examples(
+        {
+            "action": "pause",
+            "results": [
+                {
+                    "task_type": "sync",
+                    "previous": "running",
+                    "state": "paused",
+                    "changed": True,
+                    "canceled_jobs": 0,
+                }
+            ],
+        }
+    )
     action: Literal["start", "pause", "resume", "stop"]
     results: list[ControlItem]
 
 
 class AttemptOut(BaseModel):
+    model_config = _examples(EXAMPLE_ATTEMPTS[1])
     attempt: int
     outcome: str
     started_at: datetime
@@ -241,6 +364,7 @@ class AttemptOut(BaseModel):
 
 
 class JobOut(BaseModel):
+    model_config = _examples(EXAMPLE_JOB)
     id: str
     platform_id: int
     task_type: TaskType
@@ -257,10 +381,12 @@ class JobOut(BaseModel):
 
 
 class JobDetail(JobOut):
+    model_config = _examples({**EXAMPLE_JOB, "attempt_log": EXAMPLE_ATTEMPTS})
     attempt_log: list[AttemptOut]
 
 
 class JobsPage(BaseModel):
+    model_config = _examples({"jobs": [EXAMPLE_JOB], "next_cursor": None})
     jobs: list[JobOut]
     next_cursor: str | None
 
