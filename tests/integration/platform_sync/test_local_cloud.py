@@ -201,6 +201,8 @@ def test_worker_timeouts_are_retried_then_dead_lettered_and_the_job_failed(h):
 
     # fixed, replayed from the DLQ: the failed job runs once more and succeeds
     h.behaviour("slow", hang=False)
+    fixed = {k: p[k] for k in ("name", "base_url", "connect_timeout_s")} | {"read_timeout_s": 5}
+    assert h.call("PUT", f"/platforms/{p['id']}", fixed)[0] == 200  # generous: a loaded machine
     assert h.cloud.replay("platform-sync-jobs-dlq")["moved"] == 1
     h.cloud.run_until_idle()
     status, job = h.call("GET", f"/jobs/{job_id}")
