@@ -21,6 +21,7 @@ from opsdeck.naming import (
     queue_url_env,
     schedule_rule_env,
     secret_id_env,
+    secret_prefix_env,
 )
 
 # ------------------------------------------------------------------------- types
@@ -109,6 +110,9 @@ class Schedule:
     input: Mapping[str, Any] = field(default_factory=dict)
     name: str | None = None
     enabled: bool = True
+    #: alarm ``<rule>-stalled`` when the function was not invoked for this many minutes
+    #: (missing data breaches). Code that disables the rule disables the alarm's actions too.
+    stalled_after_minutes: int | None = None
 
     kind = "schedule"
 
@@ -154,7 +158,30 @@ class Manual:
 
 
 Trigger = Http | Schedule | Queue | Deploy | Manual
-ResourceKind = Literal["queue", "secret", "schedule", "function", "bucket"]
+
+
+@dataclass(frozen=True)
+class MetricAlarm:
+    """A CloudWatch alarm on the function's own EMF metrics (namespace ``opsdeck``).
+
+    ``metric`` alone: its ``statistic`` per ``period_s`` compared with ``threshold``. With
+    ``ratio_of``: the percentage ``100 * metric / (metric + sum of ratio_of)`` (e.g. failed
+    jobs among finished ones), evaluated only when there is data. Named ``<stack>-<function>-<name>``.
+    """
+
+    name: str
+    metric: str
+    threshold: float
+    description: str
+    dimensions: Mapping[str, str] = field(default_factory=dict)
+    ratio_of: tuple[str, ...] = ()
+    statistic: str = "Sum"
+    period_s: int = 300
+    evaluation_periods: int = 1
+    comparison: Literal["gt", "lt"] = "gt"
+
+
+ResourceKind = Literal["queue", "secret", "schedule", "function", "bucket", "secret_prefix"]
 
 
 @dataclass(frozen=True)
@@ -194,6 +221,9 @@ class Function:
     secrets: tuple[str, ...] = ()
     #: names of catalog schedules this function may enable/disable
     controls_schedules: tuple[str, ...] = ()
+    #: secrets named at run time (users register references to them): this function may read
+    #: every secret named ``<stack>/<prefix>/…``; ``<PREFIX>_SECRET_PREFIX`` holds ``<stack>/<prefix>/``
+    secret_prefixes: tuple[str, ...] = ()
     #: functions this function may invoke
     invokes: tuple[str, ...] = ()
     #: operates the whole stack (the ops console): reads every catalog queue, DLQ, rule, metric
@@ -208,6 +238,8 @@ class Function:
     tracer: bool = False
     #: non-secret configuration for this function
     environment: Mapping[str, str] = field(default_factory=dict)
+    #: alarms on the function's own metrics (CDK monitoring; not emulated locally)
+    alarms: tuple[MetricAlarm, ...] = ()
     #: Lambda SnapStart (an initialised snapshot restored instead of a cold init): True/False,
     #: or None for the platform rule — on for HTTP functions in the prod profile
     #: (``snap_start_enabled``). Its triggers then invoke the published version through the
@@ -231,6 +263,7 @@ class Function:
         env.update({secret_id_env(s): ("secret", s) for s in self.secrets})
         env.update({schedule_rule_env(s): ("schedule", s) for s in self.controls_schedules})
         env.update({function_name_env(f): ("function", f) for f in self.invokes})
+        env.update({secret_prefix_env(p): ("secret_prefix", p) for p in self.secret_prefixes})
         env.update({bucket_name_env(b): ("bucket", b) for b in self.buckets})
         return env
 
@@ -410,6 +443,101 @@ FUNCTIONS: tuple[Function, ...] = (
         cache=True,
         # one flush at a time: two would race on the same counts
         reserved_concurrency=1,
+    ),
+    # platform_sync (seed 001) -------------------------------------------------------
+    Function(
+        name="platform-sync-api",
+        capability="platform_sync",
+        handler="functions.platform_sync.api.handler",
+        description="Platforms CRUD, run now, scheduler control and config, jobs (JWT roles in the function)",
+        trigger=Http(
+            routes=(
+                *(
+                    Route(method, "/platform-sync/api/v1" + path, authorizer="jwt")
+                    for method, path in (
+                        ("POST", "/platforms"),
+                        ("GET", "/platforms"),
+                        ("GET", "/platforms/active"),
+                        ("GET", "/platforms/{platform_id}"),
+                        ("PUT", "/platforms/{platform_id}"),
+                        ("DELETE", "/platforms/{platform_id}"),
+                        ("POST", "/run/{task_type}"),
+                        ("GET", "/scheduler"),
+                        *(("POST", f"/scheduler/{a}") for a in ("start", "pause", "resume", "stop")),
+                        *(
+                            ("POST", f"/scheduler/{{task_type}}/{a}")
+                            for a in ("start", "pause", "resume", "stop")
+                        ),
+                        ("GET", "/scheduler/config"),
+                        ("POST", "/scheduler/config"),
+                        ("GET", "/scheduler/config/{task_type}"),
+                        ("PUT", "/scheduler/config/{task_type}"),
+                        ("GET", "/jobs"),
+                        ("GET", "/jobs/{job_id}"),
+                    )
+                ),
+                Route("GET", "/platform-sync/docs"),
+                Route("GET", "/platform-sync/docs/{asset}"),
+                Route("GET", "/platform-sync/openapi.json"),
+            )
+        ),
+        memory_mb=512,
+        timeout_s=29,
+        database=True,
+        sends_to=("platform-sync-jobs",),
+        controls_schedules=("platform-sync-sync-schedule", "platform-sync-valid-schedule"),
+    ),
+    *(
+        Function(
+            name=f"platform-sync-dispatch-{task_type}",
+            capability="platform_sync",
+            handler="functions.platform_sync.dispatcher.handler",
+            description=f"Every minute: one {task_type} job per active platform (deterministic ids)",
+            trigger=Schedule(
+                expression="rate(1 minute)",
+                input={"task_type": task_type},
+                name=f"platform-sync-{task_type}-schedule",
+                stalled_after_minutes=5,
+            ),
+            timeout_s=60,
+            database=True,
+            sends_to=("platform-sync-jobs",),
+            # re-disables its own rule when a redeploy re-enabled it while the task type is paused
+            controls_schedules=(f"platform-sync-{task_type}-schedule",),
+        )
+        for task_type in ("sync", "valid")
+    ),
+    Function(
+        name="platform-sync-worker",
+        capability="platform_sync",
+        handler="functions.platform_sync.worker.handler",
+        description="Runs sync/valid jobs against the platforms (SSRF-guarded), records attempts, retries",
+        trigger=Queue(
+            name="platform-sync-jobs",
+            batch_size=10,
+            visibility_timeout_s=360,
+            max_receive_count=3,
+            max_concurrency=20,
+        ),
+        timeout_s=60,
+        memory_mb=512,
+        database=True,
+        # deferred jobs (task type at its concurrency limit) are sent again with a delay
+        sends_to=("platform-sync-jobs",),
+        secret_prefixes=("platform-sync",),
+        environment={"PLATFORM_SYNC_MAX_RECEIVE_COUNT": "3"},
+        alarms=tuple(
+            MetricAlarm(
+                name=f"{task_type}-failure-rate",
+                metric="JobsFailed",
+                ratio_of=("JobsSucceeded",),
+                dimensions={"service": "platform_sync", "task_type": task_type},
+                threshold=20,
+                evaluation_periods=3,
+                description=f"more than 20 % of finished {task_type} jobs failed for 15 minutes",
+            )
+            for task_type in ("sync", "valid")
+        ),
     ),
     # backoffice (seed 004) ----------------------------------------------------------
     Function(
@@ -673,6 +801,8 @@ def validate(functions: tuple[Function, ...] = FUNCTIONS, buckets: tuple[Bucket,
             m = _RATE.match(t.expression)
             if m and (int(m[1]) == 1) != (not m[2].endswith("s")):
                 raise CatalogError(f"{where}: write rate(1 minute) / rate(5 minutes), as AWS requires")
+            if t.stalled_after_minutes is not None and not 1 <= t.stalled_after_minutes <= 1440:
+                raise CatalogError(f"{where}: stalled_after_minutes must be within 1..1440")
             sname = schedule_name(f)
             if sname in schedule_names:
                 raise CatalogError(f"{where}: schedule name {sname!r} declared twice")
@@ -716,6 +846,9 @@ def validate(functions: tuple[Function, ...] = FUNCTIONS, buckets: tuple[Bucket,
         for other in f.invokes:
             if other not in names:
                 raise CatalogError(f"function {f.name!r}: invokes undeclared function {other!r}")
+        alarm_names = [a.name for a in f.alarms]
+        if len(set(alarm_names)) != len(alarm_names):
+            raise CatalogError(f"function {f.name!r}: alarm names must be unique")
         for b in f.buckets:
             if b not in declared_buckets:
                 raise CatalogError(f"function {f.name!r}: uses undeclared bucket {b!r}")

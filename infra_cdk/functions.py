@@ -59,6 +59,19 @@ ENI_ACTIONS = (
     "ec2:UnassignPrivateIpAddresses",
 )
 RULE_ACTIONS = ("events:EnableRule", "events:DisableRule", "events:DescribeRule")
+ALARM_ACTIONS = ("cloudwatch:EnableAlarmActions", "cloudwatch:DisableAlarmActions")
+
+
+def _stalled_alarm(functions: tuple[Function, ...], schedule: str) -> bool:
+    """Whether catalog schedule ``schedule`` has a stalled alarm (``Schedule.stalled_after_minutes``)."""
+    from functions.catalog import Schedule, schedule_name
+
+    return any(
+        isinstance(g.trigger, Schedule) and schedule_name(g) == schedule and g.trigger.stalled_after_minutes
+        for g in functions
+    )
+
+
 #: ``operates_stack``: on every catalog queue and DLQ / on the DLQs / without resource-level support
 OPERATOR_QUEUE_ACTIONS = ("sqs:GetQueueUrl", "sqs:GetQueueAttributes")
 OPERATOR_DLQ_ACTIONS = (
@@ -143,6 +156,7 @@ class CatalogFunctions(Construct):
             "secret": lambda name: self.secrets.secrets[name].secret_arn,
             "schedule": self.names.rule,
             "function": self.names.function,
+            "secret_prefix": lambda prefix: self.names.secret(prefix) + "/",
             "bucket": lambda name: self.buckets.buckets[name].bucket_name,
         }
         return {var: resolve[kind](name) for var, (kind, name) in f.wiring_environment().items()}
@@ -256,6 +270,22 @@ class CatalogFunctions(Construct):
             self.data.cache_auth_secret.grant_read(role)
         for s in f.secrets:
             self.secrets.secrets[s].grant_read(role)
+        if f.secret_prefixes:
+            # secrets users register by reference: only those under <stack>/<prefix>/
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+                    resources=[
+                        stack.format_arn(
+                            service="secretsmanager",
+                            resource="secret",
+                            resource_name=self.names.secret(p) + "/*",
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                        for p in f.secret_prefixes
+                    ],
+                )
+            )
         for q in f.sends_to:
             self.queues.queues[q].grant_send_messages(role)
         if f.controls_schedules:
@@ -268,6 +298,22 @@ class CatalogFunctions(Construct):
                     ],
                 )
             )
+            stalled = [s for s in f.controls_schedules if _stalled_alarm(tuple(self.catalog.values()), s)]
+            if stalled:  # the rule's stalled alarm follows the rule (see infra_cdk/monitoring.py)
+                role.add_to_policy(
+                    iam.PolicyStatement(
+                        actions=list(ALARM_ACTIONS),
+                        resources=[
+                            stack.format_arn(
+                                service="cloudwatch",
+                                resource="alarm",
+                                resource_name=self.names.rule(s) + "-stalled",
+                                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                            )
+                            for s in stalled
+                        ],
+                    )
+                )
         if f.buckets:
             objects = [self.buckets.buckets[b].arn_for_objects("*") for b in f.buckets]
             role.add_to_policy(iam.PolicyStatement(actions=list(OBJECT_ACTIONS), resources=objects))
@@ -353,6 +399,17 @@ class CatalogFunctions(Construct):
             "resource-level permissions",
             applies_to=["Resource::*"],
         )
+        for p in f.secret_prefixes:
+            suppress(
+                role,
+                "IAM5",
+                "secrets registered by users at run time (by reference) live under one name prefix; "
+                "the policy names exactly that prefix of this stack",
+                applies_to=[
+                    "Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:"
+                    f"{self.names.secret(p)}/*"
+                ],
+            )
         suppress(
             fn,
             "L1",

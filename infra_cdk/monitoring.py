@@ -27,7 +27,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-from functions.catalog import Function, Queue
+from functions.catalog import Function, MetricAlarm, Queue, Schedule, schedule_name
 
 from .api import HttpApi
 from .config import DeployConfig
@@ -83,6 +83,28 @@ class Monitoring(Construct):
                 0,
                 f"{f.name} was throttled (reserved/maximum concurrency or the account limit)",
             )
+        for f in functions:
+            for spec in f.alarms:
+                self._alarm(
+                    f"{f.name}-{spec.name}",
+                    self._catalog_metric(spec),
+                    spec.threshold,
+                    spec.description,
+                    periods=spec.evaluation_periods,
+                    below=spec.comparison == "lt",
+                )
+            if isinstance(f.trigger, Schedule) and f.trigger.stalled_after_minutes:
+                minutes = f.trigger.stalled_after_minutes
+                # <stack>-<schedule>-stalled = <rule>-stalled: code that disables the rule (platform_sync
+                # pause/stop) disables this alarm's actions too, so a paused task type is not "stalled"
+                self._alarm(
+                    f"{schedule_name(f)}-stalled",
+                    lambdas[f.name].metric_invocations(period=Duration.minutes(minutes), statistic="Sum"),
+                    1,
+                    f"{f.name} was not invoked for {minutes} minutes although its schedule should run",
+                    below=True,
+                    missing=cw.TreatMissingData.BREACHING,
+                )
         for name, dlq in queues.dlqs.items():
             self._alarm(
                 f"{name}-dlq-depth",
@@ -143,7 +165,15 @@ class Monitoring(Construct):
     # ----------------------------------------------------------------- helpers
 
     def _alarm(
-        self, name: str, metric: cw.Metric, threshold: float, description: str, *, periods: int = 1
+        self,
+        name: str,
+        metric: cw.IMetric,
+        threshold: float,
+        description: str,
+        *,
+        periods: int = 1,
+        below: bool = False,
+        missing: cw.TreatMissingData = cw.TreatMissingData.NOT_BREACHING,
     ) -> cw.Alarm:
         alarm = metric.create_alarm(
             self,
@@ -152,13 +182,40 @@ class Monitoring(Construct):
             alarm_description=description,
             threshold=threshold,
             evaluation_periods=periods,
-            comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            comparison_operator=(
+                cw.ComparisonOperator.LESS_THAN_THRESHOLD
+                if below
+                else cw.ComparisonOperator.GREATER_THAN_THRESHOLD
+            ),
+            treat_missing_data=missing,
         )
         alarm.add_alarm_action(self._action)
         alarm.add_ok_action(self._action)
         self.alarms[name] = alarm
         return alarm
+
+    @staticmethod
+    def _catalog_metric(spec: MetricAlarm) -> cw.IMetric:
+        """A catalog ``MetricAlarm``'s metric: the EMF metric, or its percentage of a total."""
+
+        def emf(name: str) -> cw.Metric:
+            return cw.Metric(
+                namespace="opsdeck",
+                metric_name=name,
+                dimensions_map=dict(spec.dimensions),
+                statistic=spec.statistic,
+                period=Duration.seconds(spec.period_s),
+            )
+
+        if not spec.ratio_of:
+            return emf(spec.metric)
+        others = {f"o{i}": emf(name) for i, name in enumerate(spec.ratio_of)}
+        return cw.MathExpression(
+            expression=f"100 * m / (m + {' + '.join(others)})",
+            using_metrics={"m": emf(spec.metric), **others},
+            period=Duration.seconds(spec.period_s),
+            label=f"{spec.metric} % of {spec.metric} + {' + '.join(spec.ratio_of)}",
+        )
 
     @staticmethod
     def _cache_metric(data: Data, name: str) -> cw.Metric:

@@ -434,6 +434,8 @@ class LocalCloud:
             wiring["bucket", name] = physical
         for f in self.catalog:
             wiring["function", f.name] = f.name
+            for prefix in getattr(f, "secret_prefixes", ()):
+                wiring["secret_prefix", prefix] = f"{prefix}/"  # local secrets carry no stack prefix
         return wiring
 
     def _secret_values(self) -> dict[str, Any]:

@@ -33,12 +33,14 @@ IMPLEMENTED: dict[str, dict[str, str]] = {
         "sends_to": "<QUEUE>_QUEUE_URL of the local queue",
         "secrets": "<SECRET>_SECRET_ID of a Secrets Manager secret on the local endpoint",
         "controls_schedules": "<SCHEDULE>_RULE_NAME of the local EventBridge rule",
+        "secret_prefixes": "<PREFIX>_SECRET_PREFIX = '<prefix>/' (local secrets have no stack prefix)",
         "invokes": "<FUNCTION>_FUNCTION_NAME; Lambda Invoke on the local endpoint",
         "operates_stack": "the ops console's local backend reads the local cloud in process (no IAM locally)",
         "buckets": "<BUCKET>_BUCKET_NAME of an S3 bucket on the local endpoint (moto, in memory)",
         "reserved_concurrency": "concurrent invocations capped; synchronous callers are throttled",
         "tracer": "POWERTOOLS_TRACE_DISABLED (traces are not collected locally)",
         "environment": "set on the function",
+        "alarms": "CloudWatch alarms exist on AWS only (the metrics are logged as EMF lines)",
         "snap_start": "not emulated as a snapshot (functions start as a cold init); the layer's "
         "hooks are plain functions there (opsdeck.snapstart.simulate_restore)",
     },
@@ -54,6 +56,7 @@ IMPLEMENTED: dict[str, dict[str, str]] = {
         "input": "the scheduled event's detail",
         "name": "rule opsdeck-local-<name>",
         "enabled": "rule state",
+        "stalled_after_minutes": "CloudWatch alarm on AWS only",
     },
     "Queue": {
         "name": "queue and <name>-dlq",

@@ -8,7 +8,14 @@ import pytest
 from functions.catalog import Deploy
 from infra_cdk.data import DATABASE_NAME
 from infra_cdk.network import in_vpc
-from opsdeck.naming import bucket_name_env, function_name_env, queue_url_env, schedule_rule_env, secret_id_env
+from opsdeck.naming import (
+    bucket_name_env,
+    function_name_env,
+    queue_url_env,
+    schedule_rule_env,
+    secret_id_env,
+    secret_prefix_env,
+)
 from tests.infra.conftest import IMPORTED_SECRET_ARN, Synth
 
 
@@ -89,6 +96,8 @@ def _expected_environment(synth: Synth, f) -> dict:
         env[schedule_rule_env(schedule)] = synth.name("rule", schedule)
     for other in f.invokes:
         env[function_name_env(other)] = synth.name("function", other)
+    for prefix in f.secret_prefixes:
+        env[secret_prefix_env(prefix)] = synth.name("secret", prefix) + "/"
     for bucket in f.buckets:
         (bucket_id,) = [
             k for k in synth.of_type("AWS::S3::Bucket") if k.startswith(f"Buckets{bucket.replace('-', '')}")

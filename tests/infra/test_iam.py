@@ -8,11 +8,13 @@ from collections import defaultdict
 from functions.catalog import Queue
 from infra_cdk.buckets import OBJECT_ACTIONS
 from infra_cdk.functions import (
+    ALARM_ACTIONS,
     ENI_ACTIONS,
     OPERATOR_DLQ_ACTIONS,
     OPERATOR_QUEUE_ACTIONS,
     OPERATOR_UNSCOPED_ACTIONS,
     RULE_ACTIONS,
+    _stalled_alarm,
 )
 from infra_cdk.network import in_vpc
 from tests.infra.conftest import IMPORTED_SECRET_ARN, Synth
@@ -149,6 +151,26 @@ def test_each_role_grants_exactly_what_the_catalog_declares(synth: Synth):
                 secrets |= role_secrets  # the migrator sets the runtime roles' passwords
         if f.cache:
             secrets.add(cache_secret)
+        for prefix in f.secret_prefixes:  # secrets registered at run time: only <stack>/<prefix>/*
+            secrets.add(
+                json.dumps(
+                    {
+                        "Fn::Join": [
+                            "",
+                            [
+                                "arn:",
+                                {"Ref": "AWS::Partition"},
+                                ":secretsmanager:",
+                                {"Ref": "AWS::Region"},
+                                ":",
+                                {"Ref": "AWS::AccountId"},
+                                f":secret:{synth.name('secret', prefix)}/*",
+                            ],
+                        ]
+                    },
+                    sort_keys=True,
+                )
+            )
         if secrets:
             allowed |= SECRET_ACTIONS
             assert granted["secretsmanager:GetSecretValue"] == secrets, f.name
@@ -178,6 +200,14 @@ def test_each_role_grants_exactly_what_the_catalog_declares(synth: Synth):
                         f.name,
                         schedule,
                     )
+            stalled = [s for s in f.controls_schedules if _stalled_alarm(synth.functions, s)]
+            if stalled:
+                allowed |= set(ALARM_ACTIONS)
+                for action in ALARM_ACTIONS:
+                    alarms = granted[action]
+                    assert len(alarms) == len(stalled), (f.name, alarms)
+                    for schedule in stalled:
+                        assert any(f':alarm:{synth.name("rule", schedule)}-stalled"' in a for a in alarms)
         if f.invokes and not f.operates_stack:
             allowed.add("lambda:InvokeFunction")
             targets = granted["lambda:InvokeFunction"]

@@ -45,7 +45,8 @@ def test_every_alarm_notifies_the_encrypted_topic(synth: Synth):
     for alarm in synth.of_type("AWS::CloudWatch::Alarm").values():
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}]
         assert alarm["Properties"]["OKActions"] == [{"Ref": topic_id}]
-        assert alarm["Properties"]["TreatMissingData"] == "notBreaching"
+        stalled = alarm["Properties"]["AlarmName"].endswith("-stalled")  # no data is the symptom
+        assert alarm["Properties"]["TreatMissingData"] == ("breaching" if stalled else "notBreaching")
 
 
 def test_alarm_emails_from_context(synthetic: Synth, real: Synth):
@@ -65,3 +66,25 @@ def test_one_dashboard_per_capability_plus_platform(synth: Synth):
         for f in synth.functions:
             if f.capability == capability:
                 assert f"{f.name}: invocations" in body
+
+
+def test_catalog_metric_alarms_and_stalled_schedules(real: Synth):
+    """platform_sync: failure rate per task type (metric math on its EMF metrics), stalled dispatchers."""
+    alarms = _alarms(real)
+    for task_type in ("sync", "valid"):
+        rate = alarms[f"platform-sync-worker-{task_type}-failure-rate"]
+        assert rate["ComparisonOperator"] == "GreaterThanThreshold" and rate["Threshold"] == 20
+        assert rate["EvaluationPeriods"] == 3
+        expression = next(m for m in rate["Metrics"] if "Expression" in m)
+        assert expression["Expression"] == "100 * m / (m + o0)" and expression["ReturnData"] is True
+        stats = {m["Id"]: m["MetricStat"]["Metric"] for m in rate["Metrics"] if "MetricStat" in m}
+        assert {k: v["MetricName"] for k, v in stats.items()} == {"m": "JobsFailed", "o0": "JobsSucceeded"}
+        assert stats["m"]["Namespace"] == "opsdeck"
+        assert {d["Name"]: d["Value"] for d in stats["m"]["Dimensions"]} == {
+            "service": "platform_sync",
+            "task_type": task_type,
+        }
+        stalled = alarms[f"platform-sync-{task_type}-schedule-stalled"]
+        assert (stalled["MetricName"], stalled["Period"], stalled["Threshold"]) == ("Invocations", 300, 1)
+        assert stalled["ComparisonOperator"] == "LessThanThreshold"
+        assert stalled["TreatMissingData"] == "breaching"

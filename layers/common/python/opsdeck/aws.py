@@ -82,11 +82,15 @@ def send_messages(
     group_id: str | None = None,
     dedup_ids: Sequence[str] | None = None,
     attributes: Mapping[str, str] | None = None,
+    concurrency: int = 1,
 ) -> int:
     """Send JSON bodies to a catalog queue in batches of 10; returns how many were sent.
 
     Entries SQS refuses are retried twice; anything still refused raises, so a caller
-    never acknowledges work that was not enqueued.
+    never acknowledges work that was not enqueued. ``concurrency`` > 1 sends that many
+    batches at a time (threads; boto3 clients are thread-safe): a dispatcher enqueueing
+    thousands of messages waits for one round trip per ``concurrency`` batches, not per batch.
+    Order between batches is then not kept (standard queues keep none anyway).
     """
     url = queue_url(queue)
     sqs = client("sqs")
@@ -104,9 +108,10 @@ def send_messages(
         if dedup_ids is not None:
             entry["MessageDeduplicationId"] = dedup_ids[i]
         entries.append(entry)
-    sent = 0
-    for start in range(0, len(entries), 10):
-        pending = entries[start : start + 10]
+    chunks = [entries[start : start + 10] for start in range(0, len(entries), 10)]
+
+    def send(pending: list[dict[str, Any]]) -> int:
+        sent = 0
         for attempt in range(3):
             if attempt:
                 time.sleep(0.05 * 2**attempt)
@@ -122,4 +127,11 @@ def send_messages(
                 break
         if pending:
             raise RuntimeError(f"SQS did not accept {len(pending)} message(s) for queue {queue!r}")
-    return sent
+        return sent
+
+    if concurrency <= 1 or len(chunks) <= 1:
+        return sum(send(chunk) for chunk in chunks)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(concurrency, len(chunks))) as pool:
+        return sum(pool.map(send, chunks))  # the first error raises here, after every batch ran

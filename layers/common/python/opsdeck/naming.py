@@ -28,6 +28,11 @@ def function_name_env(function: str) -> str:
     return _env(function) + "_FUNCTION_NAME"
 
 
+def secret_prefix_env(prefix: str) -> str:
+    """``platform-sync`` → ``PLATFORM_SYNC_SECRET_PREFIX`` (secrets named ``<stack>/<prefix>/…``)."""
+    return _env(prefix) + "_SECRET_PREFIX"
+
+
 def bucket_name_env(bucket: str) -> str:
     """``snacks-images`` → ``SNACKS_IMAGES_BUCKET_NAME``."""
     return _env(bucket) + "_BUCKET_NAME"

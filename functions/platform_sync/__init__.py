@@ -1,0 +1,1 @@
+"""platform_sync (seed 001): booking platforms, per-minute sync/valid jobs, scheduler control."""
