@@ -40,8 +40,14 @@ def permissions(synth: Synth, function: str) -> dict[str, set[str]]:
     """action → JSON of every resource the function's role may apply it to."""
     role_id = synth.lambda_props(function)["Role"]["Fn::GetAtt"][0]
     granted: dict[str, set[str]] = defaultdict(set)
-    for policy in synth.of_type("AWS::IAM::Policy").values():
-        if {"Ref": role_id} not in policy["Properties"]["Roles"]:
+    # CDK moves statements past an inline policy's size limit into an attached "OverflowPolicy"
+    # (AWS::IAM::ManagedPolicy naming the role): what the role may do is the union of both
+    policies = [
+        *synth.of_type("AWS::IAM::Policy").values(),
+        *synth.of_type("AWS::IAM::ManagedPolicy").values(),
+    ]
+    for policy in policies:
+        if {"Ref": role_id} not in policy["Properties"].get("Roles", []):
             continue
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
             assert statement["Effect"] == "Allow"
