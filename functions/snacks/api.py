@@ -417,36 +417,33 @@ class OrderItemView(BaseModel):
     description: str
 
 
-class OrderView(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "uid": "0b7e2d1c-5a4f-4e3b-8c2d-1a0f9e8d7c6b",
-                    "status": "ordered",
-                    "estimated_arrival": "2026-12-10",
-                    "note": "",
-                    "user_uid": "3c2b1a09-8f7e-4d6c-9b5a-4f3e2d1c0b9a",
-                    "user_name": "Mina",
-                    "items": [
-                        {
-                            "snack_uid": "6f1c9a52-1f43-4d6e-9a57-1b2f0c3d4e5f",
-                            "name": "Choco Pie",
-                            "quantity": 2,
-                            "unit_price": "4800.00",
-                            "currency": "KRW",
-                            "purchase_url": "https://shop.example.com/choco-pie",
-                            "image_url": None,
-                            "description": "12 pieces",
-                        }
-                    ],
-                    "created_at": "2026-12-01T09:00:00Z",
-                    "updated_at": "2026-12-02T10:00:00Z",
-                    "status_changed_at": "2026-12-02T10:00:00Z",
-                }
-            ]
+_ORDER_EXAMPLE: dict[str, Any] = {
+    "uid": "0b7e2d1c-5a4f-4e3b-8c2d-1a0f9e8d7c6b",
+    "status": "ordered",
+    "estimated_arrival": "2026-12-10",
+    "note": "",
+    "user_uid": "3c2b1a09-8f7e-4d6c-9b5a-4f3e2d1c0b9a",
+    "user_name": "Mina",
+    "items": [
+        {
+            "snack_uid": "6f1c9a52-1f43-4d6e-9a57-1b2f0c3d4e5f",
+            "name": "Choco Pie",
+            "quantity": 2,
+            "unit_price": "4800.00",
+            "currency": "KRW",
+            "purchase_url": "https://shop.example.com/choco-pie",
+            "image_url": None,
+            "description": "12 pieces",
         }
-    )
+    ],
+    "created_at": "2026-12-01T09:00:00Z",
+    "updated_at": "2026-12-02T10:00:00Z",
+    "status_changed_at": "2026-12-02T10:00:00Z",
+}
+
+
+class OrderView(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_ORDER_EXAMPLE]})
 
     uid: str
     status: str
@@ -466,29 +463,7 @@ class OrderPage(BaseModel):
             "examples": [
                 {
                     "items": [
-                        {
-                            "uid": "0b7e2d1c-5a4f-4e3b-8c2d-1a0f9e8d7c6b",
-                            "status": "ordered",
-                            "estimated_arrival": "2026-12-10",
-                            "note": "",
-                            "user_uid": "3c2b1a09-8f7e-4d6c-9b5a-4f3e2d1c0b9a",
-                            "user_name": "Mina",
-                            "items": [
-                                {
-                                    "snack_uid": "6f1c9a52-1f43-4d6e-9a57-1b2f0c3d4e5f",
-                                    "name": "Choco Pie",
-                                    "quantity": 2,
-                                    "unit_price": "4800.00",
-                                    "currency": "KRW",
-                                    "purchase_url": "https://shop.example.com/choco-pie",
-                                    "image_url": None,
-                                    "description": "12 pieces",
-                                }
-                            ],
-                            "created_at": "2026-12-01T09:00:00Z",
-                            "updated_at": "2026-12-02T10:00:00Z",
-                            "status_changed_at": "2026-12-02T10:00:00Z",
-                        }
+                        _ORDER_EXAMPLE,
                     ],
                     "next_cursor": None,
                 }
@@ -526,29 +501,7 @@ class Statistics(BaseModel):
                         }
                     ],
                     "items": [
-                        {
-                            "uid": "0b7e2d1c-5a4f-4e3b-8c2d-1a0f9e8d7c6b",
-                            "status": "ordered",
-                            "estimated_arrival": "2026-12-10",
-                            "note": "",
-                            "user_uid": "3c2b1a09-8f7e-4d6c-9b5a-4f3e2d1c0b9a",
-                            "user_name": "Mina",
-                            "items": [
-                                {
-                                    "snack_uid": "6f1c9a52-1f43-4d6e-9a57-1b2f0c3d4e5f",
-                                    "name": "Choco Pie",
-                                    "quantity": 2,
-                                    "unit_price": "4800.00",
-                                    "currency": "KRW",
-                                    "purchase_url": "https://shop.example.com/choco-pie",
-                                    "image_url": None,
-                                    "description": "12 pieces",
-                                }
-                            ],
-                            "created_at": "2026-12-01T09:00:00Z",
-                            "updated_at": "2026-12-02T10:00:00Z",
-                            "status_changed_at": "2026-12-02T10:00:00Z",
-                        }
+                        _ORDER_EXAMPLE,
                     ],
                     "next_cursor": None,
                 }
