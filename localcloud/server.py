@@ -25,7 +25,8 @@ import json
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from localcloud.errors import LocalCloudError
@@ -224,3 +225,64 @@ class HttpServer:
         if self._thread is not None:
             self._thread.join(timeout=10)
         self.sock.close()
+
+
+# ------------------------------------------------------------------ simulators
+
+
+@dataclass
+class Served:
+    """A simulator served on its own port: its URL, the simulator behind it (if any), the server."""
+
+    url: str
+    simulator: Any
+    server: Any
+    thread: threading.Thread
+
+
+@contextlib.contextmanager
+def serve_simulator(
+    app: Any, host: str = "127.0.0.1", port: int = 0, timeout_s: float = 10.0
+) -> Iterator[Served]:
+    """Run a capability simulator's ``app`` with uvicorn in a daemon thread (tests, benches, the
+    ``opsdeck <capability> simulator`` commands); stops on exit, even with requests still hanging."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=1,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="simulator", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout_s
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the simulator did not start")
+        time.sleep(0.01)
+    bound = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield Served(f"http://{host}:{bound}", getattr(app.state, "simulator", None), server, thread)
+    finally:
+        server.should_exit = True
+        server.force_exit = True
+        thread.join(timeout_s)
+
+
+def serve_simulator_until_interrupted(
+    app: Any, port: int, title: str, environment: Callable[[str], Mapping[str, str]]
+) -> None:
+    """Serve ``app`` on 127.0.0.1:``port`` until Ctrl-C, printing ``environment(url)``, which
+    points the functions at it; ``OSError``/``RuntimeError`` when it cannot listen."""
+    with serve_simulator(app, port=port) as served:
+        print(f"{title} at {served.url} (Ctrl-C stops it); point the functions at it with:")
+        for key, value in environment(served.url).items():
+            print(f"export {key}='{value}'")
+        with contextlib.suppress(KeyboardInterrupt):
+            while served.thread.is_alive():
+                time.sleep(0.5)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -58,24 +57,17 @@ def run_sync(args: argparse.Namespace) -> int:
 
 def run_simulator(args: argparse.Namespace) -> int:
     from functions.marketplace import simulator
+    from localcloud.server import serve_simulator_until_interrupted
     from opsdeck_cli.main import CommandError
 
     sim = simulator.Simulator(
         seed=7, backfill=args.backfill, order_rate_per_min=args.orders_per_minute, skus=25
     )
+    app = simulator.create_app(sim)
     try:
-        served = simulator.serve(simulator.create_app(sim), port=args.port)
-        info = served.__enter__()
+        serve_simulator_until_interrupted(
+            app, args.port, "marketplace simulator", simulator.local_environment
+        )
     except (OSError, RuntimeError) as exc:
         raise CommandError(f"cannot serve the simulator on 127.0.0.1:{args.port}: {exc}") from None
-    print(f"marketplace simulator at {info.url} (Ctrl-C stops it); point the functions at it with:")
-    for key, value in simulator.local_environment(info.url).items():
-        print(f"export {key}='{value}'")
-    try:
-        while info.thread.is_alive():
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        served.__exit__(None, None, None)
     return 0

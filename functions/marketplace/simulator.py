@@ -37,7 +37,6 @@ Canned static-sandbox cases (``load_sandbox_cases``, in Amazon's
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import math
 import random
@@ -45,7 +44,7 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -56,6 +55,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+
+from localcloud.server import Served  # one server helper for every simulator
+from localcloud.server import serve_simulator as serve
 
 SIM_CLIENT_ID = "amzn1.application-oa2-client.opsdeck-simulator"
 SIM_CLIENT_CREDENTIAL = "opsdeck-simulator-client-credential"  # a fake, accepted by the simulator only
@@ -1130,36 +1132,6 @@ def local_environment(base_url: str) -> dict[str, str]:
     }
 
 
-@dataclass
-class Served:
-    url: str
-    simulator: Simulator | None
-    server: Any
-    thread: threading.Thread
-
-
-@contextlib.contextmanager
-def serve(app: Any, host: str = "127.0.0.1", port: int = 0, timeout_s: float = 10.0) -> Iterator[Served]:
-    """Run ``app`` with uvicorn in a daemon thread; yields its URL; stops on exit."""
-    import uvicorn
-
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="marketplace-simulator", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + timeout_s
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the marketplace simulator did not start")
-        time.sleep(0.01)
-    bound = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield Served(f"http://{host}:{bound}", getattr(app.state, "simulator", None), server, thread)
-    finally:
-        server.should_exit = True
-        thread.join(timeout_s)
-
-
 def published_minimum_s(requests: Mapping[str, int], rate_scale: float = 1.0) -> float:
     """The least wall time the published quotas allow for these request counts, one after another."""
     total = 0.0
@@ -1171,6 +1143,7 @@ def published_minimum_s(requests: Mapping[str, int], rate_scale: float = 1.0) ->
 
 __all__ = [
     "PUBLISHED",
+    "Served",
     "Simulator",
     "create_app",
     "environment",

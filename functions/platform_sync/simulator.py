@@ -29,7 +29,6 @@ import contextlib
 import random
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -37,6 +36,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from localcloud.server import Served  # one server helper for every simulator
+from localcloud.server import serve_simulator as serve
 
 
 @dataclass
@@ -146,44 +148,12 @@ def platform_url(base_url: str, key: str) -> str:
     return f"{base_url.rstrip('/')}/p/{key}"
 
 
-@dataclass
-class Served:
-    url: str
-    simulator: Simulator
-    server: Any
-
-
-@contextlib.contextmanager
-def serve(
-    app: Starlette, host: str = "127.0.0.1", port: int = 0, timeout_s: float = 10.0
-) -> Iterator[Served]:
-    """Run ``app`` with uvicorn in a daemon thread; yields its URL; stops on exit."""
-    import uvicorn
-
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-        timeout_graceful_shutdown=1,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="platform-simulator", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + timeout_s
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the platform simulator did not start")
-        time.sleep(0.01)
-    bound = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield Served(f"http://{host}:{bound}", app.state.simulator, server)
-    finally:
-        server.should_exit = True
-        server.force_exit = True
-        thread.join(timeout_s)
-
-
-__all__ = ["Behaviour", "Simulator", "create_app", "environment", "platform_url", "serve"]
+__all__ = [
+    "Behaviour",
+    "Served",
+    "Simulator",
+    "create_app",
+    "environment",
+    "platform_url",
+    "serve",
+]

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 import uuid
 from datetime import datetime
 
@@ -72,24 +71,15 @@ def run_plan(args: argparse.Namespace) -> int:
 
 def run_simulator(args: argparse.Namespace) -> int:
     from functions.product_monitor import simulator
+    from localcloud.server import serve_simulator_until_interrupted
     from opsdeck_cli.main import CommandError
 
     sim = simulator.Simulator(
         rate_per_s=args.rate, burst=max(1, int(args.rate * 2)), malformed_rate=args.malformed
     )
+    app = simulator.create_app(sim)
     try:
-        served = simulator.serve(simulator.create_app(sim), port=args.port)
-        info = served.__enter__()
+        serve_simulator_until_interrupted(app, args.port, "Apify simulator", simulator.local_environment)
     except (OSError, RuntimeError) as exc:
         raise CommandError(f"cannot serve the simulator on 127.0.0.1:{args.port}: {exc}") from None
-    print(f"Apify simulator at {info.url} (Ctrl-C stops it); point the functions at it with:")
-    for key, value in simulator.local_environment(info.url).items():
-        print(f"export {key}='{value}'")
-    try:
-        while info.thread.is_alive():
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        served.__exit__(None, None, None)
     return 0

@@ -27,7 +27,6 @@ in the varying shapes real actors produce (``price`` as ``{value, currency}`` or
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import math
 import random
@@ -35,7 +34,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -44,6 +43,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from localcloud.server import Served  # one server helper for every simulator
+from localcloud.server import serve_simulator as serve
 
 SIM_TOKEN = "apify_api_opsdeckSimulatorToken0000000000"  # noqa: S105 - a fake, accepted by the simulator only
 _DP = re.compile(r"/dp/([A-Z0-9]{10})")
@@ -394,17 +396,9 @@ def local_environment(base_url: str) -> dict[str, str]:
     return {**environment(base_url), "APIFY_TOKEN": SIM_TOKEN}
 
 
-@contextlib.contextmanager
-def serve(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterator[Any]:
-    """Run ``app`` with uvicorn in a thread (the marketplace helper); yields ``Served``."""
-    from functions.marketplace.simulator import serve as _serve
-
-    with _serve(app, host=host, port=port) as served:
-        yield served
-
-
 __all__ = [
     "SIM_TOKEN",
+    "Served",
     "Simulator",
     "create_app",
     "environment",
