@@ -370,18 +370,17 @@ def claim(
     Succeeded and canceled jobs are never claimed again.
     """
     ids = list(dict.fromkeys(job_ids))
-    jobs = {
-        r.id: r
-        for r in conn.execute(
-            text(
-                f"SELECT id, task_type, status, (lease_until IS NOT NULL AND lease_until > now()) AS leased "
-                f"FROM {S}.jobs WHERE id = ANY(CAST(:ids AS text[]))"
-            ),
-            {"ids": array_literal(ids)},
-        )
-    }
+    job_sql = text(
+        f"SELECT id, task_type, status, (lease_until IS NOT NULL AND lease_until > now()) AS leased "
+        f"FROM {S}.jobs WHERE id = ANY(CAST(:ids AS text[]))"
+    )
+    # A job's task type never changes, so it can be read before the lock; its status is read
+    # again once the task types are locked (a new snapshot: whatever a concurrent claimer
+    # committed while this one waited is seen).
+    task_types = sorted({r.task_type for r in conn.execute(job_sql, {"ids": array_literal(ids)})})
+    types = lock_task_types(conn, task_types)
+    jobs = {r.id: r for r in conn.execute(job_sql, {"ids": array_literal(ids)})}
     skipped = [Skipped(j, "done", "unknown job") for j in ids if j not in jobs]
-    types = lock_task_types(conn, sorted({r.task_type for r in jobs.values()}))
     running = dict(
         conn.execute(
             text(
@@ -418,10 +417,17 @@ def claim(
             f"UPDATE {S}.jobs j SET status = 'running', attempts = j.attempts + 1, started_at = now(), "
             "lease_until = now() + make_interval(secs => :lease), updated_at = now() "
             "WHERE j.id = ANY(CAST(:ids AS text[])) "
+            # the same rule once more, in the statement that takes the row lock: it holds even
+            # for a caller that never took the task type locks
+            "AND (j.status IN ('queued', 'retrying') "
+            "OR (j.status = 'running' AND (j.lease_until IS NULL OR j.lease_until <= now())) "
+            "OR (j.status = 'failed' AND j.id = ANY(CAST(:fresh AS text[])))) "
             "RETURNING j.id, j.task_type, j.attempts, j.platform_id"
         ),
-        {"ids": array_literal(wanted), "lease": lease_s},
+        {"ids": array_literal(wanted), "lease": lease_s, "fresh": array_literal(sorted(fresh))},
     ).all()
+    won = {r.id for r in rows}
+    skipped += [Skipped(j, "busy-running", "job was claimed elsewhere") for j in wanted if j not in won]
     platforms = {
         p.id: p
         for p in conn.execute(

@@ -45,9 +45,7 @@ def test_a_control_call_waits_for_the_one_holding_the_row_and_sees_its_result(fr
     assert "stopped" in str(outcome.get("conflict")), outcome
 
 
-def test_two_workers_claiming_the_same_job_one_wins(fresh):
-    from functions.platform_sync import repository
-
+def _queued_job(fresh) -> str:
     with fresh.begin() as conn:
         platform_id = conn.execute(
             text(
@@ -62,7 +60,13 @@ def test_two_workers_claiming_the_same_job_one_wins(fresh):
             ),
             {"p": platform_id},
         )
-    job_id = f"sync-{platform_id}-20261203T0900Z"
+    return f"sync-{platform_id}-20261203T0900Z"
+
+
+def test_two_workers_claiming_the_same_job_one_wins(fresh):
+    from functions.platform_sync import repository
+
+    job_id = _queued_job(fresh)
     claimed: list[int] = []
     barrier = threading.Barrier(2)
 
@@ -78,3 +82,37 @@ def test_two_workers_claiming_the_same_job_one_wins(fresh):
     for t in threads:
         t.join(10)
     assert sorted(claimed) == [0, 1]
+
+
+def test_a_worker_that_waited_for_the_lock_sees_the_claim_committed_meanwhile(fresh):
+    """The interleaving that once let both claim: the second worker reads the job as queued,
+    waits for the task type lock the first holds, and must not claim once the first commits."""
+    from functions.platform_sync import repository
+
+    job_id = _queued_job(fresh)
+    second_claimed: list[int] = []
+    reasons: list[str] = []
+    with fresh.connect() as first:
+        tx = first.begin()
+        got, _ = repository.claim(first, [job_id], 60)
+        assert len(got) == 1
+
+        def second_worker() -> None:
+            with fresh.begin() as conn:
+                got, skipped = repository.claim(conn, [job_id], 60)
+                second_claimed.append(len(got))
+                reasons.extend(s.reason for s in skipped)
+
+        second = threading.Thread(target=second_worker)
+        second.start()
+        time.sleep(0.5)
+        assert second.is_alive(), "the second worker must wait for the task type lock"
+        tx.commit()
+        second.join(10)
+    assert second_claimed == [0]
+    assert reasons == ["busy-running"]
+    with fresh.connect() as conn:
+        attempts = conn.execute(
+            text("SELECT attempts FROM platform_sync.jobs WHERE id = :id"), {"id": job_id}
+        ).scalar()
+    assert attempts == 1
