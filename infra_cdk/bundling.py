@@ -89,6 +89,36 @@ KEEP_SOURCE = {
     "alembic/templates/": "project templates that `alembic init` copies: data, not modules",
 }
 
+#: Third-party files no opsdeck function ever reads, removed from the layer, and why. Patterns
+#: are ``Path.glob`` patterns relative to the layer's ``python/``; every one must match something
+#: in a real build (the layer smoke test checks it), so a renamed file cannot silently stay.
+UNUSED_FILES = {
+    "aws_lambda_powertools/event_handler/openapi/swagger_ui/swagger-ui*": "Powertools' own Swagger UI "
+    "assets, for its event handler's docs route; opsdeck's APIs are FastAPI apps and serve "
+    "fastapi-offline's copy (opsdeck.api)",
+    "fastapi_offline/static/redoc.standalone.js": "ReDoc: opsdeck's app factory serves no ReDoc "
+    "page (redoc_url=None), only Swagger UI",
+    "**/*.pyi": "type stubs: read by type checkers, never imported",
+    "*.dist-info/sboms/": "software bills of materials: for scanners of the built wheel; the "
+    "package versions stay in each METADATA",
+}
+
+
+def remove_unused(root: Path, patterns: Iterable[str] = UNUSED_FILES) -> dict[str, int]:
+    """Delete what ``UNUSED_FILES`` lists under ``root``; bytes removed per pattern."""
+    removed: dict[str, int] = {}
+    for pattern in patterns:
+        total = 0
+        for path in list(root.glob(pattern.rstrip("/"))):
+            if path.is_dir() and pattern.endswith("/"):
+                total += sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+                shutil.rmtree(path)
+            elif path.is_file():
+                total += path.stat().st_size
+                path.unlink()
+        removed[pattern] = total
+    return removed
+
 
 # ----------------------------------------------------------------- requirements
 
@@ -468,6 +498,7 @@ def _dependencies(*, include_boto3: bool, bytecode: str, architecture: str, trac
         "python": PYTHON_VERSION,
         "bytecode": bytecode,
         "keep_source": sorted(KEEP_SOURCE) if bytecode == "sourceless" else [],
+        "unused": sorted(UNUSED_FILES),
         "strip": strip_tool() is not None,
     }
     key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:24]
@@ -499,6 +530,7 @@ def _dependencies(*, include_boto3: bool, bytecode: str, architecture: str, trac
                 shutil.rmtree(info, ignore_errors=True)
     for cache in list(target.rglob("__pycache__")):
         shutil.rmtree(cache, ignore_errors=True)
+    remove_unused(target)
     strip_native(target)
     if bytecode == "sourceless":
         make_sourceless(target)

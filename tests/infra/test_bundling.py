@@ -8,6 +8,7 @@ import importlib.util
 import sys
 import tomllib
 from importlib import metadata
+from pathlib import Path
 
 import pytest
 
@@ -207,3 +208,36 @@ def test_the_xray_sdk_ships_only_when_a_function_traces():
     assert not any(r.startswith("aws-xray-sdk") for r in plain)
     assert [r for r in traced if r not in plain] == [r for r in traced if r.startswith("aws-xray-sdk")]
     assert any(r.startswith("aws-xray-sdk") for r in traced)
+
+
+def test_unused_files_are_explained_and_each_matches_the_installed_dependencies():
+    """The layer is pip-installed at the versions installed here: a pattern that matches nothing
+    here (a file renamed upstream) would silently stop saving its bytes."""
+    site = Path(metadata.distribution("fastapi").locate_file(""))
+    for pattern, reason in bundling.UNUSED_FILES.items():
+        assert len(reason) > 20, pattern
+        assert next(iter(site.glob(pattern.rstrip("/"))), None) is not None, pattern
+
+
+def test_remove_unused_deletes_only_what_is_listed(tmp_path):
+    def write(relative: str, size: int = 10) -> Path:
+        path = tmp_path / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x" * size)
+        return path
+
+    ui = "aws_lambda_powertools/event_handler/openapi/swagger_ui"
+    kept = [write(f"{ui}/html.py"), write("fastapi_offline/static/swagger-ui-bundle.js"), write("pkg/mod.py")]
+    gone = [
+        write(f"{ui}/swagger-ui-bundle.min.js", 100),
+        write(f"{ui}/swagger-ui.min.css", 20),
+        write("fastapi_offline/static/redoc.standalone.js", 50),
+        write("pkg/mod.pyi", 5),
+        write("pkg/sub/deep.pyi", 5),
+        write("pkg-1.0.dist-info/sboms/pkg.cyclonedx.json", 7),
+    ]
+    removed = bundling.remove_unused(tmp_path)
+    assert all(p.exists() for p in kept)
+    assert not any(p.exists() for p in gone)
+    assert sum(removed.values()) == 187
+    assert (tmp_path / "pkg-1.0.dist-info").is_dir()
