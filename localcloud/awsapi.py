@@ -252,6 +252,9 @@ def _strings(values: Any) -> list[str]:
 
 def _attributes(params: dict[str, Any]) -> dict[str, Any]:
     """Message attributes as moto's request parser leaves them (``BinaryValue`` decoded)."""
+    system = params.get("MessageSystemAttributes")
+    if system is not None and not all(isinstance(v, dict) for v in system.values()):
+        raise _Decline
     attributes = params.get("MessageAttributes")
     if not attributes:
         return params
@@ -269,9 +272,6 @@ def _attributes(params: dict[str, Any]) -> dict[str, Any]:
             except (binascii.Error, ValueError):
                 raise _Decline from None
         decoded[key] = attr
-    system = params.get("MessageSystemAttributes")
-    if system is not None and not all(isinstance(v, dict) for v in system.values()):
-        raise _Decline
     return {**params, "MessageAttributes": decoded}
 
 
