@@ -6,7 +6,10 @@
   (moto server over HTTP, ``SendMessageBatch`` of 10): median of ``BENCH_PS_REPEATS`` (5) minutes.
   Each tick is one ``INSERT … SELECT … ON CONFLICT DO NOTHING`` + 100 batches. A repeated tick for
   a minute already dispatched is measured beside it (it inserts and sends nothing). Target ≤ 1 s
-  for both task types together.
+  for both task types together. Series, interleaved and run twice: ``BENCH_PS_CONCURRENCY``
+  (``1,8,16``: SendMessageBatch calls in flight) by ``BENCH_PS_SQS_PATHS`` (``fast``: the local
+  endpoint's SQS fast path, what the local cloud runs; ``moto``: the same calls answered by moto's
+  view, as before the fast path — ``fast,moto`` compares them side by side).
 * ``worker_throughput``: jobs/s through ``worker.handler`` (SQS events of 10 → claim → 10
   concurrent calls → record) against the platform simulator at 0 ms latency (uvicorn in a thread,
   real HTTP on 127.0.0.1), one process, ``BENCH_PS_JOBS`` (2,000) jobs; the first batch warms up.
@@ -74,8 +77,13 @@ def _event(task_type: str, when: datetime) -> dict[str, Any]:
 
 def dispatcher_tick(url: str) -> Iterator[dict[str, Any]]:
     from functions.platform_sync import jobs
+    from localcloud import awsapi
 
     n, repeats = _int_env("BENCH_PS_PLATFORMS", 1000), _int_env("BENCH_PS_REPEATS", 5)
+    concurrencies = [int(c) for c in os.environ.get("BENCH_PS_CONCURRENCY", "1,8,16").split(",")]
+    paths = os.environ.get("BENCH_PS_SQS_PATHS", "fast").split(",")
+    if set(paths) - {"fast", "moto"}:
+        raise ValueError(f"BENCH_PS_SQS_PATHS: fast and/or moto, not {paths}")
     functions = ["platform-sync-dispatch-sync", "platform-sync-dispatch-valid"]
     send = jobs.aws.send_messages
     in_send: list[float] = []
@@ -88,13 +96,15 @@ def dispatcher_tick(url: str) -> Iterator[dict[str, Any]]:
             in_send.append(time.perf_counter() - began)
 
     jobs.aws.send_messages = timed_send  # type: ignore[assignment]
-    default_concurrency = jobs.SEND_CONCURRENCY
+    default_concurrency, default_path = jobs.SEND_CONCURRENCY, awsapi.FAST_PATH
     minute = 0
     try:
         with tempfile.TemporaryDirectory() as root, _cloud(root, url, functions) as cloud:
             _platforms(n, "https://bench.example.com")
-            for concurrency in (1, 8, 16, 1, 8, 16):  # SendMessageBatch calls in flight, interleaved
+            series = [(p, c) for _ in range(2) for p in paths for c in concurrencies]  # interleaved
+            for path, concurrency in series:
                 jobs.SEND_CONCURRENCY = concurrency
+                awsapi.FAST_PATH = path == "fast"
                 both, sqs, repeated, dispatched = [], [], [], []
                 for i in range(repeats + 1):  # the first minute warms up (imports, connections)
                     when = START + timedelta(minutes=minute)
@@ -124,6 +134,7 @@ def dispatcher_tick(url: str) -> Iterator[dict[str, Any]]:
                     "platforms": n,
                     "task_types": 2,
                     "send_concurrency": concurrency,
+                    "local_sqs_path": path,
                     "median_s_both_task_types": round(statistics.median(both), 3),
                     "median_s_in_sendmessagebatch": round(statistics.median(sqs), 3),
                     "median_s_database_and_rest": round(
@@ -136,7 +147,7 @@ def dispatcher_tick(url: str) -> Iterator[dict[str, Any]]:
                 }
     finally:
         jobs.aws.send_messages = send  # type: ignore[assignment]
-        jobs.SEND_CONCURRENCY = default_concurrency
+        jobs.SEND_CONCURRENCY, awsapi.FAST_PATH = default_concurrency, default_path
 
 
 def worker_throughput(url: str) -> Iterator[dict[str, Any]]:
