@@ -120,6 +120,7 @@ def test_progress_is_reported_after_every_batch_then_once_done(cloud):
         receive_wait_s=0,
         sleep=lambda wait: None,
         progress=seen.append,
+        progress_every_s=0,
     )
     assert (result["matched"], result["moved"]) == (5, 5)
     # the receive (all five examined, none moved yet), each paced chunk of 2, 2, 1, then done
@@ -136,6 +137,40 @@ def test_progress_is_reported_after_every_batch_then_once_done(cloud):
         ("receive-send-delete", 5, 0, None)
     }
     assert seen[1]["skipped"] == 3 and seen[-1]["skipped"] == 0  # examined, not (yet) moved
+
+
+def test_progress_is_reported_at_most_every_so_often_but_always_before_a_pacing_wait(cloud):
+    dead_letter(cloud, *({"n": i} for i in range(5)))
+
+    def moved(**options) -> list[tuple[int, bool]]:
+        seen: list[dict] = []
+        replay(
+            sqs_client(cloud),
+            cloud.queue_url(DLQ),
+            filter="n >= `0`",
+            dry_run=True,
+            receive_wait_s=0,
+            sleep=lambda wait: None,
+            progress=seen.append,
+            **options,
+        )
+        return [(p["examined"], p["done"]) for p in seen]
+
+    # fast: the first report, then none for 10 s, then done
+    assert moved(progress_every_s=10) == [(5, False), (5, True)]
+    seen: list[dict] = []
+    replay(
+        sqs_client(cloud),
+        cloud.queue_url(DLQ),
+        filter="n >= `0`",
+        rate="2/s",  # waits of 1 s (the stubbed sleep returns at once: the clock hardly moves)
+        receive_wait_s=0,
+        sleep=lambda wait: None,
+        progress=seen.append,
+        progress_every_s=0.5,
+    )
+    # what was moved before each wait of >= 0.5 s is reported before it; the last chunk only with done
+    assert [(p["moved"], p["done"]) for p in seen] == [(0, False), (2, False), (4, False), (5, True)]
 
 
 def test_progress_of_a_dry_run_and_of_a_refused_replay(cloud):
