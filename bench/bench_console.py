@@ -179,7 +179,7 @@ def replay_progress(cloud: Any, token: str) -> Iterator[dict[str, Any]]:
                 cloud.send(dlq, {"bench": i})
             started = time.perf_counter()
             progress = None
-            if variant == "with":  # as the POST does: the row, then a report per batch
+            if variant == "with":  # as the POST does: the row, then its reports
                 rid = str(uuid.uuid4())
                 replays.start(rid, audit_id, dlq, {})
                 record = replays.Recorder(rid)

@@ -135,9 +135,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     replay.add_argument("--limit", type=int, help="move at most N messages")
     replay.add_argument("--dry-run", action="store_true", help="count what would move, move nothing")
     replay.add_argument("--rate", help="at most N messages per second (N or N/s)")
-    replay.add_argument(
-        "--progress", action="store_true", help="print a progress line on stderr after each batch"
-    )
+    replay.add_argument("--progress", action="store_true", help="print progress lines on stderr as it goes")
     replay.set_defaults(run=queues_replay)
 
 
@@ -704,7 +702,7 @@ def queues_send(args: argparse.Namespace) -> int:
 
 
 def _print_progress(dlq: str):
-    """The replay's progress callback (``opsdeck.replay``): one line on stderr per batch."""
+    """The replay's progress callback (``opsdeck.replay``): one line on stderr per report."""
 
     def show(p: dict[str, Any]) -> None:
         if p["done"]:

@@ -72,7 +72,7 @@ class OpsBackend(Protocol):
 
     def replay(self, dlq: str, **options: Any) -> dict[str, Any]:
         """``opsdeck.replay.replay`` on ``dlq`` (options: to, filter, limit, dry_run, rate, and
-        ``progress``, the callback after each batch, and ``time_budget_s``)."""
+        ``progress``, the callback after a batch, and ``time_budget_s``)."""
 
     def schedules(self) -> list[dict[str, Any]]:
         """Every catalog schedule: ``name, rule, expression, state, function, last_fire, next_fire``."""

@@ -328,7 +328,7 @@ async def audit_log(principal: Admin, limit: Annotated[int, Query(ge=1, le=500)]
 
 @router.get(
     "/replays/{replay_id}",
-    summary="A replay's progress: counts and moved ids after each batch, then its outcome",
+    summary="A replay's progress: counts and moved ids as it goes, then its outcome",
     response_model=models.ReplayProgress,
     responses=problems(NotFound, Unavailable),
 )

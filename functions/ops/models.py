@@ -209,7 +209,7 @@ class Replayed(BaseModel):
 
 
 class ReplayProgress(BaseModel):
-    """A replay as it goes (``opsdeck.replay``'s progress after each batch), then its outcome."""
+    """A replay as it goes (``opsdeck.replay``'s progress reports), then its outcome."""
 
     model_config = _examples(
         {
