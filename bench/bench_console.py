@@ -10,7 +10,11 @@ dead-lettered, so every view has something to show). Then:
   target FCP ≤ 500 ms;
 * ``view_data``: each view's API call (what the page polls) over a keep-alive HTTP connection
   with the page's token, ``BENCH_CONSOLE_REQUESTS`` (30) each, p50/p95; target ≤ 100 ms;
-* with ``BENCH_CONSOLE_SCREENSHOTS=DIR``: one PNG per view into DIR (docs/console.md's pictures).
+* with ``BENCH_CONSOLE_SCREENSHOTS=DIR``: one PNG per view into DIR (docs/console.md's pictures);
+* ``replay_progress``: ``GET /ops/replays/{id}`` (what the page polls every 0.5 s while a replay
+  runs) like a view's data, and what storing the progress costs a replay: ``BENCH_CONSOLE_REPLAYS``
+  (3) rounds of a filtered replay of ``BENCH_CONSOLE_REPLAY_MESSAGES`` (200) DLQ messages, without
+  and with the ``ops.replays`` recorder, interleaved.
 
 Short on purpose (shared machine): well under a minute.
 """
@@ -122,6 +126,85 @@ def view_data(cloud: Any, token: str) -> Iterator[dict[str, Any]]:
     conn.close()
 
 
+def replay_progress(cloud: Any, token: str) -> Iterator[dict[str, Any]]:
+    import json
+    import uuid
+
+    from functions.ops import replays
+
+    dlq = "backoffice-changes-dlq"
+    replay_id = str(uuid.uuid4())
+    status, _, body = cloud.request(
+        "POST",
+        f"/ops/queues/{dlq}/replay",
+        headers={"authorization": f"Bearer {token}", "x-opsdeck-console": "1"},
+        body={"dry_run": True, "replay_id": replay_id},
+    )
+    if status != 200:
+        raise RuntimeError(f"replay: {status} {body[:300]!r}")
+    audit_id = json.loads(body)["audit_id"]
+    n = _int_env("BENCH_CONSOLE_REQUESTS", 30)
+    parts = urlsplit(cloud.base_url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    path = f"/ops/replays/{replay_id}"
+    samples = []
+    for i in range(n + 2):
+        started = time.perf_counter()
+        conn.request("GET", path, headers={"authorization": f"Bearer {token}"})
+        response = conn.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"{path}: {response.status} {body[:300]!r}")
+        if i >= 2:
+            samples.append(time.perf_counter() - started)
+    conn.close()
+    ms = {k.replace("_us", "_ms"): round(v / 1000, 2) for k, v in percentiles(samples, (50, 95)).items()}
+    yield {
+        "metric": "view_data",
+        "view": "replay progress",
+        "path": "/ops/replays/{replay_id}",
+        "requests": n,
+        "bytes": len(body),
+        **ms,
+        "target_ms": 100,
+    }
+
+    # what the recorder costs a replay: the same replay without and with it, interleaved
+    messages = _int_env("BENCH_CONSOLE_REPLAY_MESSAGES", 200)
+    times: dict[str, list[float]] = {"without": [], "with": []}
+    reports: list[int] = []
+    for _ in range(_int_env("BENCH_CONSOLE_REPLAYS", 3)):
+        for variant in ("without", "with"):
+            for i in range(messages):
+                cloud.send(dlq, {"bench": i})
+            started = time.perf_counter()
+            progress = None
+            if variant == "with":  # as the POST does: the row, then its reports
+                rid = str(uuid.uuid4())
+                replays.start(rid, audit_id, dlq, {})
+                record = replays.Recorder(rid)
+
+                def progress(p: dict[str, Any], record=record) -> None:
+                    reports.append(1)
+                    record(p)
+
+            result = cloud.replay(dlq, filter="bench >= `0`", progress=progress)
+            times[variant].append(time.perf_counter() - started)
+            if result["moved"] != messages:
+                raise RuntimeError(f"replay moved {result['moved']} of {messages}")
+    rounds = len(times["with"])
+    yield {
+        "metric": "replay_progress_cost",
+        "messages": messages,
+        "rounds": rounds,
+        "reports_per_replay": len(reports) // rounds,
+        "without_ms": round(statistics.median(times["without"]) * 1000, 1),
+        "with_ms": round(statistics.median(times["with"]) * 1000, 1),
+        "without_all_ms": [round(t * 1000, 1) for t in times["without"]],
+        "with_all_ms": [round(t * 1000, 1) for t in times["with"]],
+    }
+
+
 def screenshots(cloud: Any, driver: Any, folder: Path) -> Iterator[dict[str, Any]]:
     folder.mkdir(parents=True, exist_ok=True)
     driver.set_window_size(1280, 800)
@@ -187,6 +270,9 @@ def run() -> Iterator[dict[str, Any]]:
                 with quiet_stdout():
                     shots = list(screenshots(cloud, driver, Path(folder)))
                 yield from shots
+            with quiet_stdout():
+                measured = list(replay_progress(cloud, issue_dev_token("bench", ["ops-admin"])))
+            yield from measured
         finally:
             driver.quit()
             cloud.stop()

@@ -314,6 +314,7 @@ FUNCTIONS: tuple[Function, ...] = (
                 Route("GET", "/ops/queues"),
                 Route("GET", "/ops/queues/{queue}/messages"),
                 Route("POST", "/ops/queues/{queue}/replay"),
+                Route("GET", "/ops/replays/{replay_id}"),
                 Route("GET", "/ops/schedules"),
                 Route("POST", "/ops/schedules/{schedule}/fire"),
                 Route("POST", "/ops/schedules/{schedule}/enable"),

@@ -135,6 +135,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     replay.add_argument("--limit", type=int, help="move at most N messages")
     replay.add_argument("--dry-run", action="store_true", help="count what would move, move nothing")
     replay.add_argument("--rate", help="at most N messages per second (N or N/s)")
+    replay.add_argument("--progress", action="store_true", help="print progress lines on stderr as it goes")
     replay.set_defaults(run=queues_replay)
 
 
@@ -700,6 +701,22 @@ def queues_send(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_progress(dlq: str):
+    """The replay's progress callback (``opsdeck.replay``): one line on stderr per report."""
+
+    def show(p: dict[str, Any]) -> None:
+        if p["done"]:
+            return
+        print(
+            f"{dlq}: examined {p['examined']}/{p['total']}, matched {p['matched']}, moved {p['moved']}"
+            + (f", failed {p['failed']}" if p["failed"] else ""),
+            file=sys.stderr,
+            flush=True,
+        )
+
+    return show
+
+
 def queues_replay(args: argparse.Namespace) -> int:
     from localcloud.replay import replay
 
@@ -714,6 +731,7 @@ def queues_replay(args: argparse.Namespace) -> int:
         limit=args.limit,
         dry_run=args.dry_run,
         rate=args.rate,
+        progress=_print_progress(args.dlq) if args.progress else None,
     )
     verb = "would move" if args.dry_run else "moved"
     moved = result["matched"] if args.dry_run else result["moved"]

@@ -852,8 +852,11 @@ class LocalCloud:
         limit: int | None = None,
         dry_run: bool = False,
         rate: float | str | None = None,
+        progress: Callable[[dict[str, Any]], None] | None = None,
+        time_budget_s: float | None = None,
     ) -> dict[str, Any]:
-        """Move DLQ messages back through the SQS API of the local endpoint (``localcloud.replay``)."""
+        """Move DLQ messages back through the SQS API of the local endpoint (``localcloud.replay``);
+        ``progress`` is called after each batch (``opsdeck.replay``)."""
         from localcloud.replay import replay
 
         return replay(
@@ -865,6 +868,8 @@ class LocalCloud:
             dry_run=dry_run,
             rate=rate,
             receive_wait_s=0 if self.virtual else 1,
+            progress=progress,
+            time_budget_s=time_budget_s,
         )
 
     def aws_client(self, service: str) -> Any:

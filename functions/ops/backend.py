@@ -41,6 +41,7 @@ CONSOLE_READ_ROUTES = frozenset(
         "GET /ops/overview",
         "GET /ops/queues",
         "GET /ops/queues/{queue}/messages",
+        "GET /ops/replays/{replay_id}",
         "GET /ops/schedules",
         "GET /ops/invocations",
         "GET /ops/invocations/{request_id}",
@@ -70,7 +71,8 @@ class OpsBackend(Protocol):
         failure``) without consuming them."""
 
     def replay(self, dlq: str, **options: Any) -> dict[str, Any]:
-        """``opsdeck.replay.replay`` on ``dlq`` (options: to, filter, limit, dry_run, rate)."""
+        """``opsdeck.replay.replay`` on ``dlq`` (options: to, filter, limit, dry_run, rate, and
+        ``progress``, the callback after a batch, and ``time_budget_s``)."""
 
     def schedules(self) -> list[dict[str, Any]]:
         """Every catalog schedule: ``name, rule, expression, state, function, last_fire, next_fire``."""

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -25,7 +26,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from functions.ops import audit, models
+from functions.ops import audit, models, replays
 from functions.ops.backend import NotAvailable, backend
 from opsdeck.api import problems, raises, request_id
 from opsdeck.auth import Principal, require_roles
@@ -61,6 +62,7 @@ ScheduleName = Annotated[
     str, PathParam(pattern=r"^[a-z0-9][a-z0-9\-]{1,63}$", examples=["marketplace-orders-schedule"])
 ]
 RequestId = Annotated[str, PathParam(pattern=r"^[A-Za-z0-9\-]{1,64}$", examples=[models.EXAMPLE_REQUEST_ID])]
+ReplayId = Annotated[uuid.UUID, PathParam(examples=[models.EXAMPLE_REPLAY_ID])]
 FunctionName = Annotated[str | None, Query(pattern=r"^[a-z][a-z0-9\-]{1,62}$")]
 Trigger = Literal["http", "schedule", "queue", "deploy", "invoke"]
 Outcome = Literal["ok", "partial", "error", "timeout", "invalid-response", "throttled"]
@@ -156,14 +158,23 @@ async def _run(fn, *args: Any, **kwargs: Any) -> Any:
     return await asyncio.to_thread(fn, *args, **kwargs)
 
 
-async def _act(request: Request, principal: Principal, action: str, target: str, params: dict, fn, *args):
-    """Audit, then run the action, then record its outcome."""
+async def _act(
+    request: Request,
+    principal: Principal,
+    action: str,
+    target: str,
+    params: dict,
+    fn,
+    *args,
+    with_audit_id: bool = False,
+):
+    """Audit, then run the action (given the audit id when ``with_audit_id``), then record its outcome."""
     client = request.scope.get("aws.event", {}).get("requestContext", {}).get("http", {}).get("sourceIp")
     audit_id = await _run(
         audit.begin, principal, action, target, params, request_id=request_id(request), source_ip=client
     )
     try:
-        result = await _run(fn, *args)
+        result = await _run(fn, *args, audit_id) if with_audit_id else await _run(fn, *args)
     except OpsdeckError as exc:
         await _run(audit.finish, audit_id, exc.slug, {"detail": exc.detail})
         raise
@@ -315,7 +326,30 @@ async def audit_log(principal: Admin, limit: Annotated[int, Query(ge=1, le=500)]
     return {"actions": await _run(audit.recent, limit)}
 
 
+@router.get(
+    "/replays/{replay_id}",
+    summary="A replay's progress: counts and moved ids as it goes, then its outcome",
+    response_model=models.ReplayProgress,
+    responses=problems(NotFound, Unavailable),
+)
+async def replay_progress(replay_id: ReplayId, principal: Viewer) -> dict[str, Any]:
+    return await _run(replays.get, str(replay_id))
+
+
 # -------------------------------------------------------------------- actions
+
+#: API Gateway answers 504 after 30 s whatever the function does; the replay stops this much
+#: earlier than the invocation's own end to release what it holds, store its outcome and answer
+REPLAY_MARGIN_S, GATEWAY_LIMIT_S = 3.0, 29.0
+
+
+def _time_budget(request: Request) -> float | None:
+    """What is left of this invocation for the replay (Lambda's context, also in the local cloud)."""
+    context = request.scope.get("aws.context")
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is None:
+        return None
+    return max(1.0, min(remaining() / 1000, GATEWAY_LIMIT_S) - REPLAY_MARGIN_S)
 
 
 class ReplayRequest(BaseModel):
@@ -324,7 +358,15 @@ class ReplayRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "examples": [{"filter": "kind == `payment`", "limit": 10, "dry_run": True, "rate": "50/s"}]
+            "examples": [
+                {
+                    "filter": "kind == `payment`",
+                    "limit": 10,
+                    "dry_run": True,
+                    "rate": "50/s",
+                    "replay_id": "0d5e3f5c-8d3b-4f7e-9a57-3a3f4f0e6c21",
+                }
+            ]
         },
     )
 
@@ -333,6 +375,11 @@ class ReplayRequest(BaseModel):
     limit: Annotated[int | None, Field(ge=1, le=100_000)] = None
     dry_run: bool = False
     rate: Annotated[str | None, Field(pattern=r"^[0-9]{1,4}(\.[0-9]+)?(/s)?$")] = None
+    replay_id: uuid.UUID | None = Field(
+        None,
+        description="chosen by the caller (a new UUID per replay) to follow it with "
+        "GET /ops/replays/{replay_id} while this request runs; one is chosen if absent. A used id is a 409",
+    )
 
 
 @router.post(
@@ -340,13 +387,34 @@ class ReplayRequest(BaseModel):
     summary="Replay a DLQ (filter, dry run, limit, rate)",
     dependencies=Guarded,
     response_model=models.Replayed,
-    responses=problems(NotFound, ReplayError, ReplayFailed, Unavailable),
+    responses=problems(NotFound, Conflict, ReplayError, ReplayFailed, Unavailable),
 )
 async def replay(
     queue: QueueName, request: Request, principal: Admin, options: Annotated[ReplayRequest, Body()] = None
 ) -> dict[str, Any]:
-    params = (options or ReplayRequest()).model_dump()
-    return await _act(request, principal, "replay", queue, params, lambda: backend().replay(queue, **params))
+    options = options or ReplayRequest()
+    replay_id = str(options.replay_id or uuid.uuid4())
+    params = options.model_dump(exclude={"replay_id"})
+    budget = _time_budget(request)
+
+    def run(audit_id: int) -> dict[str, Any]:
+        replays.start(replay_id, audit_id, queue, params)  # a used replay id: Conflict, nothing run
+        recorder = replays.Recorder(replay_id)
+        try:
+            result = backend().replay(queue, progress=recorder, time_budget_s=budget, **params)
+        except OpsdeckError as exc:
+            replays.finish(replay_id, exc.slug, {"detail": exc.detail}, recorder.last)
+            raise
+        except Exception:
+            replays.finish(replay_id, "internal", {"detail": "internal error"}, recorder.last)
+            raise
+        result = {**result, "replay_id": replay_id}
+        replays.finish(replay_id, "ok", result, recorder.last)
+        return result
+
+    return await _act(
+        request, principal, "replay", queue, {**params, "replay_id": replay_id}, run, with_audit_id=True
+    )
 
 
 @router.post(

@@ -11,6 +11,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 EXAMPLE_REQUEST_ID = "00000000-0000-4000-8000-00000000c0de"
+#: the replay the contract hook runs (``functions.ops.demo``): ``GET /ops/replays/{replay_id}``'s example
+EXAMPLE_REPLAY_ID = "00000000-0000-4000-8000-0000000e0a1d"
 TIME = "2026-12-03T08:39:10.000Z"
 
 
@@ -181,6 +183,7 @@ class Replayed(BaseModel):
             "scanned": 1,
             "message_ids": ["b49b4534-c985-46f5-b1ea-a81e65bc7e91"],
             "audit_id": 7,
+            "replay_id": "0d5e3f5c-8d3b-4f7e-9a57-3a3f4f0e6c21",
         }
     )
     matched: int
@@ -190,10 +193,76 @@ class Replayed(BaseModel):
     status: str | None = Field(None, description="move task: COMPLETED, RUNNING, FAILED, …")
     task: str | None = None
     failure: str | None = None
+    failed: int | None = Field(
+        None, description="receive-send-delete: SQS refused to send them (still in the DLQ)"
+    )
+    stopped: Literal["time-budget"] | None = Field(
+        None,
+        description="the replay stopped before the end of the DLQ to answer within the API's time limit: "
+        "what it did not move is visible in the DLQ again; replay again for the rest",
+    )
     message_ids: list[str] | None = Field(
         None, description="receive-send-delete: the ids moved (dry run: that would move), the first 100"
     )
     audit_id: int
+    replay_id: str = Field(description="its progress: GET /ops/replays/{replay_id}")
+
+
+class ReplayProgress(BaseModel):
+    """A replay as it goes (``opsdeck.replay``'s progress reports), then its outcome."""
+
+    model_config = _examples(
+        {
+            "replay_id": EXAMPLE_REPLAY_ID,
+            "dlq": "backoffice-changes-dlq",
+            "params": {"filter": None, "limit": None, "dry_run": False, "rate": "2/s", "to": None},
+            "audit_id": 7,
+            "started_at": TIME,
+            "updated_at": TIME,
+            "method": "receive-send-delete",
+            "dry_run": False,
+            "total": 6,
+            "examined": 6,
+            "matched": 6,
+            "moved": 2,
+            "skipped": 4,
+            "failed": 0,
+            "message_ids": ["b49b4534-c985-46f5-b1ea-a81e65bc7e91", "5b0f4cc4-7f4e-4a54-a5ba-1c3e0e3b8c7a"],
+            "stopped": None,
+            "done": False,
+            "stalled": False,
+            "outcome": None,
+            "error": None,
+            "result": None,
+        }
+    )
+    replay_id: str
+    dlq: str
+    params: dict[str, Any] = Field(description="the options it was started with")
+    audit_id: int = Field(description="who started it: ops.audit (GET /ops/audit)")
+    started_at: str
+    updated_at: str = Field(description="its last progress report")
+    method: Literal["move-task", "receive-send-delete"] | None = Field(
+        description="null before the first report"
+    )
+    dry_run: bool
+    total: int = Field(description="the DLQ's approximate depth when it began")
+    examined: int
+    matched: int
+    moved: int = Field(description="dry run: 0 (matched is what would move)")
+    skipped: int = Field(
+        description="examined, not moved: no match, past the limit, a dry run, or not yet sent"
+    )
+    failed: int = Field(description="SQS refused to send them: they stay in the DLQ")
+    message_ids: list[str] = Field(
+        description="the ids moved so far (dry run: that would move), the first 100"
+    )
+    stopped: Literal["time-budget"] | None
+    done: bool
+    stalled: bool = Field(description="not done and no report for a minute: the invocation running it ended")
+    outcome: str | None = Field(description="ok, a problem type slug, or null while it runs")
+    error: str | None = Field(description="why it failed")
+    result: dict[str, Any] | None = Field(description="the POST's answer, once done with outcome ok")
 
 
 class ScheduleState(BaseModel):

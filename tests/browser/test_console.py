@@ -93,6 +93,43 @@ def test_a_poison_message_is_seen_and_replayed_from_the_page_after_the_fix_once(
     assert console.errors() == []
 
 
+def test_a_rate_limited_replay_shows_its_progress_before_the_final_result(console):
+    cloud = console.cloud
+    ids = [cloud.send(DLQ, {"n": i}) for i in range(5)]
+    console.open("queues")
+    dlq_visible = f'#queues-table tr[data-queue="{DLQ}"] td.visible'
+    console.wait_for(lambda d: d.find_element("css selector", dlq_visible).text == "5")
+    console.click(f'button[data-action="replay"][data-queue="{DLQ}"]')
+    console.css("#replay-filter").send_keys("n >= `0`")
+    console.css("#replay-rate").send_keys("1/s")  # one message a second: 5 s, polled every 0.5 s
+    console.click("#replay-run")
+
+    def part_way(d):
+        box = d.find_element("id", "replay-progress")
+        moved = int(box.get_attribute("data-moved") or 0)
+        return box.is_displayed() and box.get_attribute("data-state") == "running" and 0 < moved < 5 and moved
+
+    moved = console.wait_for(part_way, timeout=20)
+    assert console.css("#replay-result").get_attribute("data-moved") is None  # no answer yet
+    counts = console.css("#replay-counts").text
+    assert counts.startswith("replaying: examined 5/5 · matched 5 · moved ")
+    shown = console.css("#replay-moved").text.removeprefix("moved so far: ").split(", ")
+    assert len(shown) >= moved and set(shown) <= set(ids)
+    bar = console.css("#replay-bar")
+    assert 0 < float(bar.get_attribute("value")) < float(bar.get_attribute("max")) == 5
+
+    console.wait_for(
+        lambda d: d.find_element("id", "replay-result").get_attribute("data-moved") == "5", timeout=30
+    )
+    result = console.css("#replay-result").text
+    assert "matched 5, moved 5" in result
+    assert set(result.split("moved: ")[1].split(", ")) == set(ids)  # what was moved
+    assert not console.css("#replay-progress").is_displayed()
+    assert cloud.depth(DLQ) == (0, 0) and cloud.depth(QUEUE) == (5, 0)
+    console.wait_for(lambda d: d.find_element("css selector", dlq_visible).text == "0")
+    assert console.errors() == []
+
+
 def test_a_schedule_disabled_from_the_page_does_not_fire(console):
     cloud = console.cloud
     name, function = "marketplace-inventory-schedule", "marketplace-inventory-sync"

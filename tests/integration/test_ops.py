@@ -59,7 +59,7 @@ def test_migrate_on_deploy_records_the_run(db):
         load_event("ops-migrate/cloudformation-update.json"), LambdaContext("ops-migrate")
     )
     assert result["PhysicalResourceId"] == "opsdeck-migrations"
-    assert "ops_0002" in result["Data"]["Heads"].split(",")
+    assert "ops_0003" in result["Data"]["Heads"].split(",")
     last = db.execute(text("SELECT trigger, heads FROM ops.migration_runs ORDER BY id DESC LIMIT 1")).one()
     assert db.execute(text("SELECT count(*) FROM ops.migration_runs")).scalar() == before + 1
     assert last.trigger == "deploy"

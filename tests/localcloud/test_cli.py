@@ -148,10 +148,16 @@ def test_queues_list_send_peek_and_replay(capsys, running):
     code, out, _ = run(capsys, "queues", "peek", "ops-test-jobs-dlq", *root)
     assert '"kind": "a"' in out and "[visible]" in out and "receives=3" in out
     handlers.FLAKY["failing"] = False
-    code, out, _ = run(
+    code, out, err = run(
         capsys, "queues", "replay", "ops-test-jobs-dlq", "--filter", "kind == 'a'", "--dry-run", *root
     )
     assert out.strip() == "ops-test-jobs-dlq: matched 1, would move 1 (receive-send-delete)"
+    assert err == ""  # progress only when asked
+    code, out, err = run(
+        capsys, "queues", "replay", "ops-test-jobs-dlq", "--dry-run", "--limit", "1", "--progress", *root
+    )
+    assert out.strip() == "ops-test-jobs-dlq: matched 1, would move 1 (receive-send-delete)"
+    assert err.splitlines() == ["ops-test-jobs-dlq: examined 1/1, matched 1, moved 0"]
     code, out, _ = run(capsys, "queues", "replay", "ops-test-jobs-dlq", *root)
     assert out.strip() == "ops-test-jobs-dlq: matched 1, moved 1 (move-task)"
     assert cloud.depth("ops-test-jobs") == (1, 0)

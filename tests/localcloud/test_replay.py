@@ -109,6 +109,117 @@ def test_rate_paces_the_sends(cloud):
     assert before + 1.0 <= due[0] <= time.monotonic() + 1.0
 
 
+def test_progress_is_reported_after_every_batch_then_once_done(cloud):
+    ids = dead_letter(cloud, *({"n": i} for i in range(5)))
+    seen: list[dict] = []
+    result = replay(
+        sqs_client(cloud),
+        cloud.queue_url(DLQ),
+        filter="n >= `0`",
+        rate="2/s",
+        receive_wait_s=0,
+        sleep=lambda wait: None,
+        progress=seen.append,
+        progress_every_s=0,
+    )
+    assert (result["matched"], result["moved"]) == (5, 5)
+    # the receive (all five examined, none moved yet), each paced chunk of 2, 2, 1, then done
+    assert [(p["examined"], p["matched"], p["moved"], p["done"]) for p in seen] == [
+        (5, 5, 0, False),
+        (5, 5, 2, False),
+        (5, 5, 4, False),
+        (5, 5, 5, False),
+        (5, 5, 5, True),
+    ]
+    assert [len(p["message_ids"]) for p in seen] == [0, 2, 4, 5, 5]
+    assert sorted(seen[-1]["message_ids"]) == sorted(ids) == sorted(result["message_ids"])
+    assert {(p["method"], p["total"], p["failed"], p["error"]) for p in seen} == {
+        ("receive-send-delete", 5, 0, None)
+    }
+    assert seen[1]["skipped"] == 3 and seen[-1]["skipped"] == 0  # examined, not (yet) moved
+
+
+def test_progress_is_reported_at_most_every_so_often_but_always_before_a_pacing_wait(cloud):
+    dead_letter(cloud, *({"n": i} for i in range(5)))
+
+    def moved(**options) -> list[tuple[int, bool]]:
+        seen: list[dict] = []
+        replay(
+            sqs_client(cloud),
+            cloud.queue_url(DLQ),
+            filter="n >= `0`",
+            dry_run=True,
+            receive_wait_s=0,
+            sleep=lambda wait: None,
+            progress=seen.append,
+            **options,
+        )
+        return [(p["examined"], p["done"]) for p in seen]
+
+    # fast: the first report, then none for 10 s, then done
+    assert moved(progress_every_s=10) == [(5, False), (5, True)]
+    seen: list[dict] = []
+    replay(
+        sqs_client(cloud),
+        cloud.queue_url(DLQ),
+        filter="n >= `0`",
+        rate="2/s",  # waits of 1 s (the stubbed sleep returns at once: the clock hardly moves)
+        receive_wait_s=0,
+        sleep=lambda wait: None,
+        progress=seen.append,
+        progress_every_s=0.5,
+    )
+    # what was moved before each wait of >= 0.5 s is reported before it; the last chunk only with done
+    assert [(p["moved"], p["done"]) for p in seen] == [(0, False), (2, False), (4, False), (5, True)]
+
+
+def test_progress_of_a_dry_run_and_of_a_refused_replay(cloud):
+    dead_letter(cloud, {"kind": "a"}, {"kind": "b"})
+    seen: list[dict] = []
+    dry = cloud.replay(DLQ, filter="kind == 'a'", dry_run=True, progress=seen.append)
+    assert seen[-1] == {
+        "method": "receive-send-delete",
+        "dry_run": True,
+        "total": 2,
+        "examined": 2,
+        "matched": 1,
+        "moved": 0,
+        "skipped": 2,
+        "failed": 0,
+        "message_ids": dry["message_ids"],
+        "done": True,
+        "error": None,
+        "stopped": None,
+    }
+    refused: list[dict] = []
+    with pytest.raises(ReplayError):
+        cloud.replay(DLQ, filter="kind ==", progress=refused.append)
+    [report] = refused
+    assert report["done"] is True and report["error"].startswith("invalid --filter 'kind =='")
+    whole: list[dict] = []
+    cloud.replay(DLQ, progress=whole.append)  # a message move task: reported as SQS reports it
+    assert whole[-1]["method"] == "move-task" and whole[-1]["done"] is True
+    assert (whole[-1]["matched"], whole[-1]["moved"]) == (2, 2)
+
+
+def test_a_time_budget_stops_a_paced_replay_cleanly(cloud):
+    dead_letter(cloud, *({"n": i} for i in range(4)))
+    seen: list[dict] = []
+    result = replay(
+        sqs_client(cloud),
+        cloud.queue_url(DLQ),
+        filter="n >= `0`",
+        rate="2/s",
+        receive_wait_s=0,
+        time_budget_s=1.5,  # the first chunk of 2 leaves at 1 s, the second would at 2 s
+        progress=seen.append,
+    )
+    assert (result["matched"], result["moved"], result["stopped"]) == (4, 2, "time-budget")
+    assert seen[-1]["done"] and seen[-1]["stopped"] == "time-budget" and seen[-1]["moved"] == 2
+    assert cloud.depth(DLQ) == (2, 0)  # what was not moved is visible again, nothing lost
+    assert cloud.depth(JOBS) == (2, 0)
+
+
 def test_falls_back_to_receive_send_delete_where_move_tasks_are_unavailable(cloud):
     """Queues outside the catalog are plain moto queues, which have no message move tasks."""
     sqs = sqs_client(cloud)

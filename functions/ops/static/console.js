@@ -5,6 +5,8 @@
 
 (() => {
   const POLL_MS = 2000;
+  const REPLAY_POLL_MS = 500; // a running replay's progress (GET /ops/replays/{id})
+  const REPLAY_FIRST_POLL_MS = 750; // the POST has stored the replay by then (before: 404, harmless)
   const SVG = "http://www.w3.org/2000/svg";
   const views = ["application", "queues", "schedules", "invocations", "charts"];
   const state = { view: null, me: null, peek: null, replayDlq: null, invocation: null, timer: null, busy: false };
@@ -188,6 +190,52 @@
     $("replay-panel").hidden = false;
     $("replay-dlq").textContent = name;
     $("replay-result").textContent = "";
+    $("replay-progress").hidden = true;
+  }
+
+  function newReplayId() {
+    if (crypto.randomUUID) return crypto.randomUUID();
+    const b = crypto.getRandomValues(new Uint8Array(16));
+    b[6] = (b[6] & 0x0f) | 0x40; b[8] = (b[8] & 0x3f) | 0x80;
+    const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+    return h.slice(0, 8) + "-" + h.slice(8, 12) + "-" + h.slice(12, 16) + "-" + h.slice(16, 20) + "-" + h.slice(20);
+  }
+
+  // one replay's progress: the bar counts what was handled (moved, failed or skipped) of the DLQ's
+  // depth at the start (of the limit, when that is smaller and nothing filters)
+  function showProgress(p, body) {
+    const box = $("replay-progress");
+    box.hidden = false;
+    let total = p.total || 0;
+    if (body.limit && !body.filter) total = Math.min(total, body.limit);
+    const handled = body.dry_run ? p.examined : p.moved + p.failed + (p.done ? p.skipped : 0);
+    const bar = $("replay-bar");
+    bar.max = Math.max(total, handled, 1);
+    bar.value = p.done ? bar.max : Math.min(handled, bar.max);
+    $("replay-counts").textContent = (p.done ? "done" : "replaying") + ": examined " + p.examined + "/" + p.total +
+      " · matched " + p.matched + " · " + (body.dry_run ? "would move " + p.matched : "moved " + p.moved) +
+      (p.failed ? " · failed " + p.failed : "") + (p.stopped ? " · stopped (" + p.stopped + ")" : "") +
+      (p.stalled ? " · stalled: no report for a minute" : "");
+    $("replay-moved").textContent = p.message_ids.length ? (body.dry_run ? "would move: " : "moved so far: ") + p.message_ids.join(", ") : "";
+    box.dataset.state = p.done ? "done" : "running";
+    box.dataset.moved = String(p.moved);
+  }
+
+  function followReplay(id, body) {
+    const follow = { stop: false, timer: null };
+    const poll = async () => {
+      if (follow.stop) return;
+      try {
+        const p = await api("/ops/replays/" + encodeURIComponent(id));
+        if (!follow.stop) showProgress(p, body);
+        if (p.done || p.stalled) follow.stop = true;
+      } catch (e) {
+        if (e.status !== 404) follow.stop = true; // 404: not stored yet
+      }
+      if (!follow.stop) follow.timer = setTimeout(poll, REPLAY_POLL_MS);
+    };
+    follow.timer = setTimeout(poll, REPLAY_FIRST_POLL_MS);
+    return () => { follow.stop = true; clearTimeout(follow.timer); };
   }
 
   async function runReplay(event) {
@@ -201,19 +249,29 @@
     if (limit) body.limit = Number(limit);
     if (rate) body.rate = rate;
     if (to) body.to = to;
+    body.replay_id = newReplayId();
     const out = $("replay-result");
     const button = $("replay-run");
     button.disabled = true;
+    $("replay-progress").hidden = true;
+    delete $("replay-progress").dataset.state;
+    delete out.dataset.moved;
     out.textContent = (body.dry_run ? "counting" : "replaying") + " " + state.replayDlq + "…";
+    const stop = followReplay(body.replay_id, body);
     try {
       const r = await api("/ops/queues/" + encodeURIComponent(state.replayDlq) + "/replay", { method: "POST", body });
+      stop();
+      $("replay-progress").hidden = true;
       out.textContent = (body.dry_run ? "dry run: would move " + r.matched : "matched " + r.matched + ", moved " + r.moved) +
         " (" + r.method + (r.status ? ", " + r.status : "") + ")" + (r.scanned !== undefined ? ", scanned " + r.scanned : "") +
+        (r.failed ? ", failed " + r.failed : "") +
+        (r.stopped ? "\nstopped (" + r.stopped + "): what was not moved is back in the DLQ, replay again for the rest" : "") +
         " · audit #" + r.audit_id +
         (r.message_ids && r.message_ids.length ? "\n" + (body.dry_run ? "would move: " : "moved: ") + r.message_ids.join(", ") : "");
       out.dataset.moved = String(r.moved);
       await renderQueues();
     } catch (e) {
+      stop();
       out.textContent = "refused: " + e.message;
     } finally {
       button.disabled = !canAct();

@@ -281,6 +281,63 @@ def test_the_handler_on_aws_answers_with_the_aws_backend(stack, db):
         assert json.loads(whoami["body"])["mode"] == "aws"
 
 
+def test_a_paced_replay_through_the_handler_stops_within_lambdas_time_and_its_progress_says_so(stack, db):
+    """POST the replay through Mangum with 5 s left in the invocation (a 2 s budget for the
+    replay), then GET its progress as a viewer: what the page reads from another instance."""
+    import uuid
+
+    from functions.ops import api
+    from localcloud.events import http_event
+    from opsdeck.auth import issue_dev_token
+
+    sent = [dead_letter(json.dumps({"kind": "payment", "n": i})) for i in range(4)]
+    replay_id = str(uuid.uuid4())
+    secret = "console-aws-test-secret-console-aws-test"
+    with env(
+        OPSDECK_RESOURCE_PREFIX=PREFIX,
+        JWT_ISSUER="opsdeck-test",
+        JWT_AUDIENCE="opsdeck",
+        JWT_ALGORITHMS="HS256",
+        JWT_HS256_SECRET=secret,
+        JWT_JWKS_URL=None,
+    ):
+        ops_backend.reset()
+        admin = issue_dev_token("alice", ["ops-admin"])
+        path = f"/ops/queues/{DLQ}/replay"
+        event = http_event(
+            "POST",
+            path,
+            headers=[("authorization", f"Bearer {admin}"), ("x-opsdeck-console", "1")],
+            body={"filter": "kind == 'payment'", "rate": "2/s", "replay_id": replay_id},
+            route_key="POST /ops/queues/{queue}/replay",
+            path_parameters={"queue": DLQ},
+        )
+        response = api.handler(event, LambdaContext("ops-api", timeout_s=5))
+        assert response["statusCode"] == 200, response["body"]
+        result = json.loads(response["body"])
+        # the first chunk of 2 leaves at 1 s; the second would at 2 s, past the budget
+        assert (result["matched"], result["moved"], result["stopped"]) == (4, 2, "time-budget")
+        viewer = issue_dev_token("bob", ["ops-viewer"])
+        event = http_event(
+            "GET",
+            f"/ops/replays/{replay_id}",
+            headers=[("authorization", f"Bearer {viewer}")],
+            route_key="GET /ops/replays/{replay_id}",
+            path_parameters={"replay_id": replay_id},
+        )
+        response = api.handler(event, LambdaContext("ops-api"))
+        assert response["statusCode"] == 200, response["body"]
+        progress = json.loads(response["body"])
+    assert (progress["done"], progress["outcome"], progress["stopped"]) == (True, "ok", "time-budget")
+    assert (progress["examined"], progress["moved"], progress["total"]) == (4, 2, 4)
+    assert progress["message_ids"] == result["message_ids"] and set(progress["message_ids"]) <= set(sent)
+    assert progress["audit_id"] == result["audit_id"]
+    depth = opsdeck_aws.client("sqs").get_queue_attributes(
+        QueueUrl=url(DLQ), AttributeNames=["ApproximateNumberOfMessages"]
+    )
+    assert depth["Attributes"]["ApproximateNumberOfMessages"] == "2"  # the rest is back, nothing lost
+
+
 def test_series_per_minute_from_cloudwatch(stack):
     now = datetime.now(UTC)
     opsdeck_aws.client("cloudwatch").put_metric_data(

@@ -184,6 +184,99 @@ def test_replay_refuses_what_the_cli_refuses(local_cloud):
     ]
 
 
+def test_a_replays_progress_is_readable_by_a_viewer_while_it_runs_then_its_outcome(local_cloud):
+    import threading
+    import time
+    import uuid
+
+    ids = {local_cloud.send(DLQ, {"n": i}) for i in range(6)}
+    replay_id = str(uuid.uuid4())
+    posted: dict = {}
+
+    def post() -> None:  # chunks of 2 leave at 1 s, 2 s and 3 s
+        posted["response"] = call(
+            local_cloud,
+            "POST",
+            f"/ops/queues/{DLQ}/replay",
+            body={"filter": "n >= `0`", "rate": "2/s", "replay_id": replay_id},
+        )
+
+    runner = threading.Thread(target=post)
+    runner.start()
+    states = []
+    deadline = time.monotonic() + 30
+    while runner.is_alive() and time.monotonic() < deadline:
+        status, _, body = call(local_cloud, "GET", f"/ops/replays/{replay_id}", roles=("ops-viewer",))
+        if status == 200:
+            states.append(body)
+        else:
+            assert status == 404  # the POST has not stored it yet
+        time.sleep(0.05)
+    runner.join(30)
+    status, _, result = posted["response"]
+    assert status == 200, result
+    assert (result["matched"], result["moved"], result["replay_id"]) == (6, 6, replay_id)
+
+    during = [s for s in states if not s["done"] and 0 < s["moved"] < 6]
+    assert during, [(s["moved"], s["done"]) for s in states]  # seen part-way, before the answer
+    for state in during:
+        assert (state["examined"], state["total"], state["matched"]) == (6, 6, 6)
+        assert len(state["message_ids"]) == state["moved"] and set(state["message_ids"]) <= ids
+        assert state["outcome"] is None and state["stalled"] is False
+    moved = [s["moved"] for s in states]
+    assert moved == sorted(moved)  # never backwards
+
+    status, _, final = call(local_cloud, "GET", f"/ops/replays/{replay_id}", roles=("ops-viewer",))
+    assert status == 200
+    assert (final["done"], final["outcome"], final["error"], final["moved"]) == (True, "ok", None, 6)
+    assert set(final["message_ids"]) == ids
+    assert final["audit_id"] == result["audit_id"]
+    assert final["result"]["message_ids"] == result["message_ids"]
+    assert final["params"] == {
+        "to": None,
+        "filter": "n >= `0`",
+        "limit": None,
+        "dry_run": False,
+        "rate": "2/s",
+    }
+
+    # the id is the replay's: used again, it is refused and the first replay's record stays
+    status, _, body = call(local_cloud, "POST", f"/ops/queues/{DLQ}/replay", body={"replay_id": replay_id})
+    assert status == 409
+    assert call(local_cloud, "GET", f"/ops/replays/{replay_id}", roles=("ops-viewer",))[2] == final
+    from opsdeck import db
+
+    with db.transaction() as conn:
+        audit = conn.execute(text("SELECT id, params, outcome FROM ops.audit ORDER BY id")).all()
+    assert [(a.id, a.params["replay_id"], a.outcome) for a in audit] == [
+        (result["audit_id"], replay_id, "ok"),
+        (result["audit_id"] + 1, replay_id, "conflict"),
+    ]
+
+
+def test_a_refused_replays_progress_says_why_and_unknown_ids_are_not_found(local_cloud):
+    import uuid
+
+    replay_id = str(uuid.uuid4())
+    status, _, body = call(
+        local_cloud, "POST", f"/ops/queues/{DLQ}/replay", body={"filter": "kind ==", "replay_id": replay_id}
+    )
+    assert status == 422
+    status, _, state = call(local_cloud, "GET", f"/ops/replays/{replay_id}", roles=("ops-viewer",))
+    assert status == 200
+    assert (state["done"], state["outcome"], state["result"]) == (True, "replay", None)
+    assert state["error"].startswith("invalid --filter 'kind =='")
+    status, _, body = call(local_cloud, "GET", "/ops/replays/not-a-uuid", roles=("ops-viewer",))
+    assert status == 422
+    status, _, body = call(local_cloud, "GET", f"/ops/replays/{uuid.uuid4()}", roles=("ops-viewer",))
+    assert status == 404
+    assert body["type"].endswith("/not-found")
+    assert local_cloud.request("GET", f"/ops/replays/{replay_id}")[0] == 401
+    assert call(local_cloud, "GET", f"/ops/replays/{replay_id}", roles=("ADMIN_READ",))[0] == 403
+    # reading progress is a viewer's; replaying stays an admin's
+    assert call(local_cloud, "POST", f"/ops/queues/{DLQ}/replay", body={}, roles=("ops-viewer",))[0] == 403
+
+
 def test_a_disabled_schedule_does_not_fire_and_fire_now_runs_it_anyway(local_cloud):
     name, function = "marketplace-inventory-schedule", "marketplace-inventory-sync"
 

@@ -22,6 +22,18 @@ AWS, or one pointed at the local endpoint) and moves dead-lettered messages back
 Returns ``{"matched": n, "moved": n, "method": "move-task" | "receive-send-delete", …}``; the
 receive-send-delete path also names what it moved (or, in a dry run, would move): ``message_ids``,
 the first ``MAX_LISTED`` of them.
+
+Progress: ``progress`` (optional) is called with a ``Progress`` dict after a batch (a receive, a
+paced chunk sent, a ``ListMessageMoveTasks`` poll) — at most every ``progress_every_s``, and
+always before a pacing wait that long — then once with ``done=True``, also when the replay
+fails (``error`` says why). The ops console stores it
+(``functions.ops.replays``) so the page can show a long, rate-limited replay as it goes; the CLI
+prints it (``--progress``).
+
+``time_budget_s`` (optional) stops a receive-send-delete replay cleanly before that many seconds
+have passed (``stopped: "time-budget"``; what was not moved stays in the DLQ, visible again):
+``ops-api`` on Lambda passes what is left of its invocation, so a slow rate ends with an answer
+instead of a timeout.
 """
 
 from __future__ import annotations
@@ -46,6 +58,54 @@ MOVE_TASK_UNAVAILABLE = {
 
 
 MAX_LISTED = 100
+
+#: ``progress`` is called at most this often (the console polls every 0.5 s; storing each batch's
+#: report cost a fast local replay of 200 messages ~70 % more time, BENCHMARKS.md)
+PROGRESS_EVERY_S = 0.25
+
+#: what ``progress`` receives (the keys of ``Progress``)
+Progress = dict[str, Any]
+
+
+class _Tracker:
+    """The counts of one replay, reported to ``progress`` after a batch: at most once every
+    ``every_s`` (the first report, the last and one before each pacing wait of ``every_s`` or
+    more are always sent, so what a reader sees while the replay waits is current)."""
+
+    def __init__(self, callback: Callable[[Progress], None] | None, dry_run: bool, every_s: float) -> None:
+        self.callback = callback
+        self.every_s = every_s
+        self.sent_at: float | None = None
+        self.pending = False
+        self.state: Progress = {
+            "method": None,
+            "dry_run": dry_run,
+            "total": None,  # the DLQ's approximate depth when the replay began
+            "examined": 0,
+            "matched": 0,
+            "moved": 0,
+            "skipped": 0,  # examined but not moved: no match, past the limit, or a dry run
+            "failed": 0,  # SQS refused to send them: they stay in the DLQ
+            "message_ids": [],
+            "done": False,
+            "error": None,
+            "stopped": None,
+        }
+
+    def report(self, *, force: bool = False, **changes: Any) -> None:
+        self.state.update(changes)
+        if self.callback is None:
+            return
+        now = time.monotonic()
+        if force or self.state["done"] or self.sent_at is None or now - self.sent_at >= self.every_s:
+            self.sent_at, self.pending = now, False
+            self.callback({**self.state, "message_ids": list(self.state["message_ids"])})
+        else:
+            self.pending = True
+
+    def before_wait(self, wait: float) -> None:
+        if self.pending and wait >= self.every_s:
+            self.report(force=True)
 
 
 class ReplayError(OpsdeckError):
@@ -120,8 +180,54 @@ def replay(
     wait_s: float = 60.0,
     receive_wait_s: int = 1,
     sleep: Callable[[float], None] = time.sleep,
+    progress: Callable[[Progress], None] | None = None,
+    progress_every_s: float = PROGRESS_EVERY_S,
+    time_budget_s: float | None = None,
 ) -> dict[str, Any]:
     """Move messages from the DLQ at ``dlq_url`` back (see the module docstring)."""
+    tracker = _Tracker(progress, dry_run, progress_every_s)
+    try:
+        result = _replay(
+            sqs,
+            dlq_url,
+            tracker,
+            to=to,
+            filter=filter,
+            limit=limit,
+            dry_run=dry_run,
+            rate=rate,
+            move_task=move_task,
+            wait_s=wait_s,
+            receive_wait_s=receive_wait_s,
+            sleep=sleep,
+            deadline=None if time_budget_s is None else time.monotonic() + time_budget_s,
+        )
+    except OpsdeckError as exc:
+        tracker.report(done=True, error=exc.detail)
+        raise
+    except Exception as exc:
+        tracker.report(done=True, error=type(exc).__name__)
+        raise
+    tracker.report(done=True, matched=result["matched"], moved=result["moved"], stopped=result.get("stopped"))
+    return result
+
+
+def _replay(
+    sqs: Any,
+    dlq_url: str,
+    tracker: _Tracker,
+    *,
+    to: str | None,
+    filter: str | None,
+    limit: int | None,
+    dry_run: bool,
+    rate: float | str | None,
+    move_task: bool,
+    wait_s: float,
+    receive_wait_s: int,
+    sleep: Callable[[float], None],
+    deadline: float | None,
+) -> dict[str, Any]:
     from botocore.exceptions import BotoCoreError, ClientError
 
     matches = compile_filter(filter)
@@ -131,16 +237,19 @@ def replay(
     try:
         dlq = _attributes(sqs, dlq_url, "QueueArn", "ApproximateNumberOfMessages")
         to_arn = _attributes(sqs, to, "QueueArn")["QueueArn"] if to else None
+        depth = int(dlq.get("ApproximateNumberOfMessages", "0"))
+        tracker.state["total"] = depth
         if move_task and matches is None and limit is None and not dry_run:
             try:
-                return _move_task(sqs, dlq["QueueArn"], to_arn, per_second, wait_s, sleep)
+                return _move_task(sqs, dlq["QueueArn"], to_arn, per_second, wait_s, sleep, tracker)
             except ClientError as exc:
                 if _code(exc) not in MOVE_TASK_UNAVAILABLE:
                     raise
         return _receive_send_delete(
             sqs,
             dlq_url,
-            int(dlq.get("ApproximateNumberOfMessages", "0")),
+            depth,
+            tracker,
             to=to,
             matches=matches,
             limit=limit,
@@ -148,6 +257,7 @@ def replay(
             per_second=per_second,
             receive_wait_s=receive_wait_s,
             sleep=sleep,
+            deadline=deadline,
         )
     except ClientError as exc:
         error = exc.response.get("Error", {})
@@ -159,7 +269,13 @@ def replay(
 
 
 def _move_task(
-    sqs: Any, source_arn: str, to_arn: str | None, per_second: float | None, wait_s: float, sleep: Callable
+    sqs: Any,
+    source_arn: str,
+    to_arn: str | None,
+    per_second: float | None,
+    wait_s: float,
+    sleep: Callable,
+    tracker: _Tracker,
 ) -> dict[str, Any]:
     params: dict[str, Any] = {"SourceArn": source_arn}
     if to_arn:
@@ -172,6 +288,13 @@ def _move_task(
     while True:
         results = sqs.list_message_move_tasks(SourceArn=source_arn, MaxResults=1).get("Results", [])
         task = next((t for t in results if t.get("TaskHandle") == handle), results[0] if results else {})
+        moved = int(task.get("ApproximateNumberOfMessagesMoved", 0))
+        tracker.report(
+            method="move-task",
+            matched=int(task.get("ApproximateNumberOfMessagesToMove", 0)),
+            moved=moved,
+            examined=moved,
+        )
         if task.get("Status") != "RUNNING" or time.monotonic() >= deadline:
             break
         sleep(1.0)
@@ -189,6 +312,7 @@ def _receive_send_delete(
     sqs: Any,
     dlq_url: str,
     depth: int,
+    tracker: _Tracker,
     *,
     to: str | None,
     matches: Callable[[str], bool] | None,
@@ -197,14 +321,30 @@ def _receive_send_delete(
     per_second: float | None,
     receive_wait_s: int,
     sleep: Callable[[float], None],
+    deadline: float | None,
 ) -> dict[str, Any]:
     held: dict[str, str] = {}  # messageId → latest receipt handle, released at the end
     seen: set[str] = set()
     urls: dict[str, str] = {}
-    matched = moved = empty = 0
+    matched = moved = failed = empty = 0
     listed: list[str] = []
     started = time.monotonic()
     fallback: list[str] | None = None
+    stopped: str | None = None
+
+    def report() -> None:
+        tracker.report(
+            method="receive-send-delete",
+            examined=len(seen),
+            matched=matched,
+            moved=moved,
+            failed=failed,
+            skipped=len(seen) - moved - failed,
+            message_ids=listed,
+        )
+
+    def out_of_time(wait: float = 0.0) -> bool:
+        return deadline is not None and time.monotonic() + wait >= deadline
 
     def destination(message: dict[str, Any]) -> str:
         nonlocal fallback
@@ -227,6 +367,9 @@ def _receive_send_delete(
 
     try:
         while len(seen) < depth and (limit is None or matched < limit):
+            if out_of_time():
+                stopped = "time-budget"
+                break
             response = sqs.receive_message(
                 QueueUrl=dlq_url,
                 MaxNumberOfMessages=10,
@@ -260,17 +403,29 @@ def _receive_send_delete(
                     held[mid] = message["ReceiptHandle"]
                     continue
                 chosen.setdefault(destination(message), []).append(message)
+            report()
             step = max(1, min(10, int(per_second))) if per_second else 10
             for url, batch in chosen.items():
                 for start in range(0, len(batch), step):
                     chunk = batch[start : start + step]
+                    wait = 0.0
                     if per_second:  # at most per_second messages per second since we began
-                        wait = started + (moved + len(chunk)) / per_second - time.monotonic()
-                        if wait > 0:
-                            sleep(wait)
+                        due = started + (moved + failed + len(chunk)) / per_second
+                        wait = max(0.0, due - time.monotonic())
+                    if stopped or out_of_time(wait):  # not sent: back to the DLQ at the end
+                        stopped = "time-budget"
+                        held.update((m["MessageId"], m["ReceiptHandle"]) for m in chunk)
+                        continue
+                    if wait > 0:
+                        tracker.before_wait(wait)
+                        sleep(wait)
                     sent = _send_and_delete(sqs, dlq_url, url, chunk, held)
                     moved += len(sent)
+                    failed += len(chunk) - len(sent)
                     listed.extend(sent[: MAX_LISTED - len(listed)])
+                    report()
+            if stopped:
+                break
     finally:
         _release(sqs, dlq_url, held)
     return {
@@ -279,6 +434,8 @@ def _receive_send_delete(
         "method": "receive-send-delete",
         "scanned": len(seen),
         "message_ids": listed,
+        **({"failed": failed} if failed else {}),
+        **({"stopped": stopped} if stopped else {}),
     }
 
 
