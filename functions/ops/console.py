@@ -371,7 +371,11 @@ class ReplayRequest(BaseModel):
     )
 
     to: Annotated[str | None, Field(pattern=r"^[a-z0-9][a-z0-9.\-]{0,79}$")] = None
-    filter: Annotated[str | None, Field(min_length=1, max_length=1000)] = None
+    #: a JMESPath expression over each message's JSON body (``format: jmespath``: one that does
+    #: not compile is refused with 422 before anything is received)
+    filter: Annotated[
+        str | None, Field(min_length=1, max_length=1000, json_schema_extra={"format": "jmespath"})
+    ] = None
     limit: Annotated[int | None, Field(ge=1, le=100_000)] = None
     dry_run: bool = False
     rate: Annotated[str | None, Field(pattern=r"^[0-9]{1,4}(\.[0-9]+)?(/s)?$")] = None

@@ -1,10 +1,14 @@
-"""schemathesis hooks of the contract test: one adaptation to opaque cursors, nothing relaxed.
+"""schemathesis hooks of the contract test: two adaptations to strings no schema can describe,
+nothing relaxed.
 
 An opaque cursor (``x-opaque: true`` in the document, ``opsdeck.params.Cursor``) is a string only
 the API issues: no schema can say which strings those are, so a *positive* case cannot be
 generated for it. Before each call, a positive case's generated cursor is replaced by one the same
 operation really issued earlier in the run (its ``next_cursor``), or dropped while there is none;
 negative cases keep their garbage, which the API must refuse (422, documented).
+
+A JMESPath filter (``format: jmespath``, the ops API's replay) must compile: positive cases draw
+from a generator of valid expressions (``_jmespath_expressions``), registered for that format.
 
 The pytest contract test imports this module; to run schemathesis by hand with it:
 ``SCHEMATHESIS_HOOKS=tests.contract.hooks schemathesis run …`` (docs/http-api.md).
@@ -30,6 +34,34 @@ def opaque_query_parameters(operation: Any) -> list[str]:
         ):
             names.append(parameter["name"])
     return names
+
+
+def _jmespath_expressions() -> Any:
+    """Valid JMESPath filters (``format: jmespath`` in the document): comparisons of a body field
+    with a literal, combined with ``&&`` / ``||`` / ``!``. Which strings compile is a grammar no
+    JSON Schema states, so positive cases draw from it; negative cases keep their garbage."""
+    from hypothesis import strategies as st
+
+    field = st.from_regex(r"\A[a-z_][a-z0-9_]{0,8}(\.[a-z_][a-z0-9_]{0,8}){0,2}\Z")
+    literal = st.one_of(
+        st.integers(-1000, 1000).map(lambda n: f"`{n}`"),
+        st.from_regex(r"\A[a-z0-9 ]{0,10}\Z").map(lambda t: f"'{t}'"),
+        st.sampled_from(["`true`", "`false`", "`null`"]),
+    )
+    comparison = st.builds(
+        lambda f, op, v: f"{f} {op} {v}", field, st.sampled_from(["==", "!=", "<", "<=", ">", ">="]), literal
+    )
+    return st.recursive(
+        st.one_of(field, comparison),
+        lambda inner: st.one_of(
+            st.builds(lambda a, op, b: f"({a}) {op} ({b})", inner, st.sampled_from(["&&", "||"]), inner),
+            inner.map(lambda e: f"!({e})"),
+        ),
+        max_leaves=4,
+    )
+
+
+schemathesis.openapi.format("jmespath", _jmespath_expressions())
 
 
 @schemathesis.hook

@@ -4,8 +4,8 @@ Operations come from the combined document, which comes from the catalog's ``Htt
 so a new capability's API is covered without touching this file. Its data and roles come from
 its hook (docs/http-api.md); what schemathesis does not run is in ``tests/contract/config.py``.
 
-One adaptation, not a relaxation, in ``tests/contract/hooks.py``: positive cases carry opaque
-cursors the API really issued (none can be generated).
+Two adaptations, not relaxations, in ``tests/contract/hooks.py``: positive cases carry opaque
+cursors the API really issued (none can be generated), and JMESPath filters that compile.
 """
 
 from __future__ import annotations
