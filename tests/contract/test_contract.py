@@ -108,6 +108,35 @@ def test_every_operation_got_past_its_authentication_and_seeded_ones_succeeded(r
     assert never == {}, f"operations that never succeeded (seed data their examples name): {never}"
 
 
+def test_the_snacks_token_hook_keeps_its_admin_signed_in(contract_cloud, monkeypatch):
+    """snacks' ``contract_auth``: the admin's token is refreshed before it expires, and a
+    resignation through the hook ends a fresh member, never the admin whose token the run uses."""
+    import json
+
+    from functions.snacks import demo
+
+    token = demo.contract_auth(contract_cloud)
+
+    def me(access: str) -> tuple[int, Any]:
+        status, _, raw = contract_cloud.request(
+            "GET", "/snacks/users/me", headers={"authorization": f"Bearer {access}"}
+        )
+        return status, json.loads(raw)
+
+    first = token("GET", "/snacks/users/me")
+    assert token("GET", "/snacks/users/me") == first  # minutes left: kept
+    monkeypatch.setattr(demo, "REFRESH_MARGIN_S", 10**9)  # as if it were about to expire
+    fresh = token("GET", "/snacks/users/me")
+    assert fresh != first and me(fresh)[0] == 200 and me(fresh)[1]["role"] == "admin"
+    resigner = token("DELETE", "/snacks/users/me")
+    assert me(resigner)[1]["email"] != me(fresh)[1]["email"]
+    status, _, _ = contract_cloud.request(
+        "DELETE", "/snacks/users/me", headers={"authorization": f"Bearer {resigner}"}
+    )
+    assert status == 204 and me(resigner)[0] == 401
+    assert me(token("GET", "/snacks/users/me"))[0] == 200
+
+
 #: every docs page of the catalog
 DOCS_PAGES = sorted(
     r.path for r, _ in catalog.routes().values() if r.method == "GET" and r.path.endswith("/docs")
