@@ -64,6 +64,11 @@ def _succeeded(operation: Any, statuses: Counter[int]) -> bool:
     return any(200 <= s < 300 or (300 <= s < 400 and str(s) in documented) for s in statuses)
 
 
+#: what a protected operation answers a request whose token it does not accept: its 401, and what
+#: it refuses before looking at the token (malformed JSON 400, parameters and body 422)
+WITHOUT_A_VALID_TOKEN = {400, 401, 422}
+
+
 def _protected(operation: Any) -> bool:
     return bool(operation.definition.raw.get("security", schema.raw_schema.get("security")))
 
@@ -71,8 +76,9 @@ def _protected(operation: Any) -> bool:
 def test_every_operation_got_past_its_authentication_and_seeded_ones_succeeded(request):
     """Runs after the operations; fails, never skips, once they all ran in this session:
 
-    * every protected operation of every capability answered something other than 401 at least
-      once: the token the test sends is one the capability accepts (a capability that is its
+    * every protected operation of every capability answered something other than 401 (or the
+      400/422 it gives before looking at a token) at least once: the token the test sends is one
+      the capability accepts (a capability that is its
       own token issuer gives its own with ``contract_auth``, docs/http-api.md) — else its
       operations are only ever checked up to their 401;
     * every operation of a capability with a ``contract`` hook answered 2xx (or the 3xx it
@@ -94,12 +100,14 @@ def test_every_operation_got_past_its_authentication_and_seeded_ones_succeeded(r
     )
     seeded = {cap for cap, hook in capability_hooks().items() if callable(getattr(hook, "contract", None))}
     owners = {r.key: f.capability for r, f in catalog.routes().values()}
-    only_401 = {
+    unauthenticated = {
         label: dict(STATUSES[label])
         for label, op in operations.items()
-        if _protected(op) and set(STATUSES[label]) <= {401}
+        if _protected(op) and set(STATUSES[label]) <= WITHOUT_A_VALID_TOKEN
     }
-    assert only_401 == {}, f"protected operations that only ever answered 401 (whose token?): {only_401}"
+    assert unauthenticated == {}, (
+        f"protected operations that never got past their authentication (whose token?): {unauthenticated}"
+    )
     never = {
         label: dict(STATUSES[label])
         for label, op in operations.items()
