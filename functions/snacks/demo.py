@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -236,7 +237,8 @@ class _ContractTokens:
     def token(self, method: str, path: str) -> str:
         if (method.upper(), path) == ("DELETE", "/snacks/users/me"):
             self.resigners += 1
-            email, password = f"resigner-{self.resigners}@contract.snacks.local", "contract-resigner"
+            # a new email each time (a resigned one can never sign up again)
+            email, password = f"resigner-{uuid.uuid4().hex[:12]}@contract.snacks.local", "contract-resigner"
             self.call(
                 "POST", "/snacks/auth/signup/", body={"email": email, "password": password, "name": "R"}
             )
