@@ -957,8 +957,11 @@ class LocalCloud:
         headers: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
         body: bytes | str | Any = None,
         query: str | Mapping[str, Any] | Sequence[tuple[str, str]] | None = None,
+        source_ip: str = "127.0.0.1",
     ) -> tuple[int, ResponseHeaders, bytes]:
-        """An HTTP request through the local API Gateway (no socket): route, authorizer, event, handler."""
+        """An HTTP request through the local API Gateway (no socket): route, authorizer, event, handler.
+
+        ``source_ip`` is the client address the function sees (``requestContext.http.sourceIp``)."""
         pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers or [])
         if body is None:
             data = b""
@@ -978,7 +981,9 @@ class LocalCloud:
             raw_query = urlencode(
                 list(query.items()) if isinstance(query, Mapping) else list(query), doseq=True
             )
-        response = self.gateway.handle(method, path, raw_query=raw_query, headers=pairs, body=data)
+        response = self.gateway.handle(
+            method, path, raw_query=raw_query, headers=pairs, body=data, source_ip=source_ip
+        )
         out = ResponseHeaders()
         for name, value in response.headers:
             key = name.lower()

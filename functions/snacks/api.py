@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Path, Query, Request, Security
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from opsdeck import auth, db
 from opsdeck import cursor as cursor_codec
@@ -54,7 +55,8 @@ TEXT = r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f][^\x00-\x1f\x7f]*$"
 #: free text (may be empty): no control characters but tab and newline
 FREE_TEXT = r"^[^\x00-\x08\x0b-\x1f\x7f]*$"
 #: http(s), a host, no credentials, no whitespace (domain.check_web_url applies the same rule)
-WEB_URL = r"^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?(?:[/?#][^\x00-\x20\x7f]*)?$"
+PORT = r"(?:[0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"  # 0..65535
+WEB_URL = rf"^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9.-]+(?::{PORT})?(?:[/?#][^\x00-\x20\x7f]*)?$"
 NO_STORE = {"cache-control": "no-store"}
 MAX_LIMIT = 100
 
@@ -76,7 +78,13 @@ bearer = HTTPBearer(auto_error=False, description="An access token from POST /sn
 
 # ----------------------------------------------------------------------- models
 
-Uid = Annotated[str, Path(pattern=UID, description="uuid")]
+#: the uids the document's examples name (and the contract test's seed gives its rows, demo.contract)
+EXAMPLE_SNACK_UID = "6f1c9a52-1f43-4d6e-9a57-1b2f0c3d4e5f"
+EXAMPLE_ORDER_UID = "0b7e2d1c-5a4f-4e3b-8c2d-1a0f9e8d7c6b"
+EXAMPLE_USER_UID = "3c2b1a09-8f7e-4d6c-9b5a-4f3e2d1c0b9a"
+SnackUid = Annotated[str, Path(pattern=UID, description="uuid", examples=[EXAMPLE_SNACK_UID])]
+OrderUid = Annotated[str, Path(pattern=UID, description="uuid", examples=[EXAMPLE_ORDER_UID])]
+UserUid = Annotated[str, Path(pattern=UID, description="uuid", examples=[EXAMPLE_USER_UID])]
 
 
 class SignUp(BaseModel):
@@ -105,7 +113,15 @@ class RefreshRequest(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"refresh": "eyJhbGciOiJFUzI1NiIsImtpZCI6..."}]}
     )
-    refresh: Annotated[str, Field(min_length=1, max_length=4096)]
+    refresh: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=4096,
+            description="a refresh token this API issued (POST /snacks/auth/token); any other is 401",
+            json_schema_extra={"x-opaque": True},
+        ),
+    ]
 
 
 class Jwk(BaseModel):
@@ -164,7 +180,7 @@ class UserView(BaseModel):
         json_schema_extra={
             "examples": [
                 {
-                    "uid": "3c2b1a09-8f7e-4d6c-9b5a-4f3e2d1c0b9a",
+                    "uid": EXAMPLE_USER_UID,
                     "email": "mina@example.com",
                     "name": "Mina",
                     "role": "member",
@@ -190,7 +206,7 @@ class UserPage(BaseModel):
                 {
                     "items": [
                         {
-                            "uid": "3c2b1a09-8f7e-4d6c-9b5a-4f3e2d1c0b9a",
+                            "uid": EXAMPLE_USER_UID,
                             "email": "mina@example.com",
                             "name": "Mina",
                             "role": "member",
@@ -249,13 +265,46 @@ class SnackInOrder(BaseModel):
     price: Money | None = None
 
 
+def _present(data: Any, *names: str) -> list[str]:
+    """The ``names`` an object of the request carries; ``null`` for any of them is refused (the
+    document types them without ``null``: absent is how one leaves them out)."""
+    if not isinstance(data, dict):
+        return []
+    for name in names:
+        if name in data and data[name] is None:
+            raise ValueError(f"{name} is null: leave it out instead")
+    return [n for n in names if n in data]
+
+
+def _non_null(schema: dict[str, Any], *names: str) -> None:
+    """``names`` in ``schema`` without their ``null`` branch (see ``_present``); no default."""
+    for name in names:
+        prop = schema["properties"][name]
+        branches = [b for b in prop.pop("anyOf", []) if b.get("type") != "null"]
+        if branches:
+            prop.update(branches[0])
+        prop.pop("default", None)
+
+
+def _item_schema(schema: dict[str, Any]) -> None:
+    _non_null(schema, "snack_uid", "snack")
+    schema["oneOf"] = [{"required": ["snack_uid"]}, {"required": ["snack"]}]
+
+
 class Item(BaseModel):
     """Exactly one of ``snack_uid`` (a registered snack) or ``snack`` (by name)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_item_schema)
     snack_uid: Annotated[str | None, Field(pattern=UID)] = None
     snack: SnackInOrder | None = None
     quantity: Annotated[int, Field(ge=1, le=10000)]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _exactly_one(cls, data: Any) -> Any:
+        if isinstance(data, dict) and len(_present(data, "snack_uid", "snack")) != 1:
+            raise ValueError("each item names exactly one of snack_uid or snack")
+        return data
 
 
 class NewOrder(BaseModel):
@@ -265,7 +314,7 @@ class NewOrder(BaseModel):
             "examples": [
                 {
                     "items": [
-                        {"snack_uid": "6f1c9a52-1f43-4d6e-9a57-1b2f0c3d4e5f", "quantity": 2},
+                        {"snack_uid": EXAMPLE_SNACK_UID, "quantity": 2},
                         {
                             "snack": {"name": "Honey Butter Chip", "currency": "KRW", "price": "1500"},
                             "quantity": 5,
@@ -280,18 +329,80 @@ class NewOrder(BaseModel):
     note: Annotated[str, Field(max_length=1000, pattern=FREE_TEXT)] = ""
 
 
-class OrderUpdate(BaseModel):
-    """An admin's status change (``status``, with ``estimated_arrival`` on ordered/shipping), or
-    the owner's edit of ``items`` / ``note`` while the order is created — one or the other."""
+def _day(value: Any) -> Any:
+    """A day as the document's ``format: date`` states it (pydantic alone also takes ``0``)."""
+    if isinstance(value, dt.date):
+        return value
+    if not isinstance(value, str) or not re.match(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", value):
+        raise ValueError("must be a day YYYY-MM-DD")
+    return value
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [{"status": "ordered", "estimated_arrival": "2026-12-10"}]},
-    )
+
+Day = Annotated[dt.date, BeforeValidator(_day)]
+_CHANGE = ("status", "estimated_arrival")
+_EDIT = ("items", "note")
+
+
+def _order_update_schema(schema: dict[str, Any]) -> None:
+    _non_null(schema, *_CHANGE, *_EDIT)
+    arrival = sorted(domain.NEEDS_ARRIVAL)
+    schema["oneOf"] = [
+        {  # a status change to ordered / shipping: with the estimated arrival
+            "required": ["status", "estimated_arrival"],
+            "properties": {"status": {"enum": arrival}, "items": False, "note": False},
+        },
+        {  # any other status change: without it
+            "required": ["status"],
+            "properties": {
+                "status": {"enum": [s for s in domain.STATUSES if s not in domain.NEEDS_ARRIVAL]},
+                "estimated_arrival": False,
+                "items": False,
+                "note": False,
+            },
+        },
+        {  # the owner's edit while created: items and/or note
+            "minProperties": 1,
+            "properties": {"status": False, "estimated_arrival": False},
+        },
+    ]
+    schema["examples"] = [
+        {"status": "ordered", "estimated_arrival": "2026-12-10"},
+        {"note": "for the Friday meeting"},
+    ]
+
+
+class OrderUpdate(BaseModel):
+    """An admin's status change (``status``, with ``estimated_arrival`` exactly on ordered and
+    shipping), or the owner's edit of ``items`` / ``note`` while the order is created — one or
+    the other (the document's ``oneOf``; the state-dependent rules are 409s)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_order_update_schema)
     status: Literal["created", "approved", "ordered", "shipping", "completed", "canceled"] | None = None
-    estimated_arrival: dt.date | None = None
+    estimated_arrival: Day | None = None
     items: Annotated[list[Item] | None, Field(min_length=1, max_length=100)] = None
     note: Annotated[str | None, Field(max_length=1000, pattern=FREE_TEXT)] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_kind(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        change, edit = _present(data, *_CHANGE), _present(data, *_EDIT)
+        if change and edit:
+            raise ValueError("a status change carries no items or note; send them separately")
+        if not change and not edit:
+            raise ValueError("nothing to change: give status, items or note")
+        if change and "status" not in change:
+            raise ValueError("estimated_arrival goes with a status change to ordered or shipping")
+        status = data.get("status")
+        needs = isinstance(status, str) and status in domain.NEEDS_ARRIVAL
+        if change and isinstance(status, str) and needs != ("estimated_arrival" in change):
+            raise ValueError(
+                f"estimated_arrival is required to move an order to {status}"
+                if status in domain.NEEDS_ARRIVAL
+                else "estimated_arrival is given only when moving an order to ordered or shipping"
+            )
+        return data
 
 
 class ReactionRequest(BaseModel):
@@ -304,7 +415,7 @@ class ReactionView(BaseModel):
         json_schema_extra={
             "examples": [
                 {
-                    "snack_uid": "6f1c9a52-1f43-4d6e-9a57-1b2f0c3d4e5f",
+                    "snack_uid": EXAMPLE_SNACK_UID,
                     "my_reaction": "like",
                     "like_count": 8,
                     "hate_count": 3,
@@ -324,7 +435,7 @@ class SnackView(BaseModel):
         json_schema_extra={
             "examples": [
                 {
-                    "uid": "6f1c9a52-1f43-4d6e-9a57-1b2f0c3d4e5f",
+                    "uid": EXAMPLE_SNACK_UID,
                     "name": "Choco Pie",
                     "purchase_url": "https://shop.example.com/choco-pie",
                     "image_url": None,
@@ -364,7 +475,7 @@ class SnackPage(BaseModel):
                 {
                     "items": [
                         {
-                            "uid": "6f1c9a52-1f43-4d6e-9a57-1b2f0c3d4e5f",
+                            "uid": EXAMPLE_SNACK_UID,
                             "name": "Choco Pie",
                             "purchase_url": "https://shop.example.com/choco-pie",
                             "image_url": None,
@@ -394,7 +505,7 @@ class OrderItemView(BaseModel):
         json_schema_extra={
             "examples": [
                 {
-                    "snack_uid": "6f1c9a52-1f43-4d6e-9a57-1b2f0c3d4e5f",
+                    "snack_uid": EXAMPLE_SNACK_UID,
                     "name": "Choco Pie",
                     "quantity": 2,
                     "unit_price": "4800.00",
@@ -418,15 +529,15 @@ class OrderItemView(BaseModel):
 
 
 _ORDER_EXAMPLE: dict[str, Any] = {
-    "uid": "0b7e2d1c-5a4f-4e3b-8c2d-1a0f9e8d7c6b",
+    "uid": EXAMPLE_ORDER_UID,
     "status": "ordered",
     "estimated_arrival": "2026-12-10",
     "note": "",
-    "user_uid": "3c2b1a09-8f7e-4d6c-9b5a-4f3e2d1c0b9a",
+    "user_uid": EXAMPLE_USER_UID,
     "user_name": "Mina",
     "items": [
         {
-            "snack_uid": "6f1c9a52-1f43-4d6e-9a57-1b2f0c3d4e5f",
+            "snack_uid": EXAMPLE_SNACK_UID,
             "name": "Choco Pie",
             "quantity": 2,
             "unit_price": "4800.00",
@@ -493,7 +604,7 @@ class Statistics(BaseModel):
                     "by_currency": {"KRW": {"amount": "9600.00", "snack_quantity": 2}},
                     "snacks": [
                         {
-                            "snack_uid": "6f1c9a52-1f43-4d6e-9a57-1b2f0c3d4e5f",
+                            "snack_uid": EXAMPLE_SNACK_UID,
                             "name": "Choco Pie",
                             "quantity": 2,
                             "orders": 1,
@@ -694,7 +805,7 @@ async def users(request: Request, limit: Limit = None, cursor: Cursor = None) ->
     responses=_problems(401, 403, 404, 409, 422),
     dependencies=[Security(bearer)],
 )
-async def promote(request: Request, user_uid: Uid) -> JSONResponse:
+async def promote(request: Request, user_uid: UserUid) -> JSONResponse:
     return _json(_user_view(service.promote(_user(request), user_uid.lower())))
 
 
@@ -750,7 +861,7 @@ async def create_snack(request: Request, body: NewSnack) -> JSONResponse:
 @snacks.get(
     "/snacks/{snack_uid}", response_model=SnackView, summary="One snack", responses=_problems(401, 404, 422)
 )
-async def get_snack(request: Request, snack_uid: Uid) -> JSONResponse:
+async def get_snack(request: Request, snack_uid: SnackUid) -> JSONResponse:
     user = _user(request)
     with db.transaction() as conn:
         row = repository.snack_by_uid(conn, snack_uid.lower())
@@ -768,7 +879,7 @@ async def get_snack(request: Request, snack_uid: Uid) -> JSONResponse:
     summary="Like or hate a snack (the other one switches it; the same one again is 409)",
     responses=_problems(400, 401, 404, 409, 422),
 )
-async def react(request: Request, snack_uid: Uid, body: ReactionRequest) -> JSONResponse:
+async def react(request: Request, snack_uid: SnackUid, body: ReactionRequest) -> JSONResponse:
     return _json(service.react(_principal(request), snack_uid.lower(), body.type))
 
 
@@ -778,7 +889,7 @@ async def react(request: Request, snack_uid: Uid, body: ReactionRequest) -> JSON
     summary="Cancel one's reaction",
     responses=_problems(401, 404, 422),
 )
-async def unreact(request: Request, snack_uid: Uid) -> JSONResponse:
+async def unreact(request: Request, snack_uid: SnackUid) -> JSONResponse:
     return _json(service.react(_principal(request), snack_uid.lower(), None))
 
 
@@ -827,7 +938,7 @@ class ImageUpload(BaseModel):
     summary="A presigned S3 upload (POST form) for the snack's image: type and size pinned by S3",
     responses=_problems(400, 401, 403, 404, 422),
 )
-async def image_upload(request: Request, snack_uid: Uid, body: ImageRequest) -> JSONResponse:
+async def image_upload(request: Request, snack_uid: SnackUid, body: ImageRequest) -> JSONResponse:
     grant = service.image_upload(
         _user(request), snack_uid.lower(), body.content_type, IMAGE_TYPES[body.content_type], IMAGE_MAX_BYTES
     )
@@ -844,7 +955,7 @@ async def image_upload(request: Request, snack_uid: Uid, body: ImageRequest) -> 
         **_problems(401, 404, 422),
     },
 )
-async def image(request: Request, snack_uid: Uid) -> Response:
+async def image(request: Request, snack_uid: SnackUid) -> Response:
     _user(request)
     url = service.image_download(snack_uid.lower())
     return Response(status_code=307, headers={"location": url, **NO_STORE})
@@ -887,7 +998,8 @@ Month = Annotated[int | None, Query(ge=1, le=12)]
 @orders.get(
     "/orders",
     response_model=OrderPage,
-    summary="Orders, newest first (members: their own; admins: all); ?year=&month= for a month",
+    summary="Orders, newest first (members: their own; admins: all); ?year=&month= for a month "
+    "(a month alone: of the current year, UTC)",
     responses=_problems(401, 422),
 )
 async def list_orders(
@@ -901,8 +1013,8 @@ async def list_orders(
     user = _user(request)
     start = end = None
     if year is not None or month is not None:
-        if year is None:
-            raise InvalidInput("month needs a year")
+        if year is None:  # a month alone: of this year (UTC)
+            year = dt.datetime.now(dt.UTC).year
         p = domain.period(year=year, month=month)
         start, end = p.start, p.end
     size = _limit(limit)
@@ -943,7 +1055,7 @@ def _order_page(rows: list[dict], size: int, kind: str = "o") -> dict:
 @orders.get(
     "/order/{order_uid}", response_model=OrderView, summary="One order", responses=_problems(401, 404, 422)
 )
-async def get_order(request: Request, order_uid: Uid) -> JSONResponse:
+async def get_order(request: Request, order_uid: OrderUid) -> JSONResponse:
     user = _user(request)
     with db.transaction() as conn:
         return _json(_order_view(service.get_order(conn, user, order_uid.lower())))
@@ -956,7 +1068,7 @@ async def get_order(request: Request, order_uid: Uid) -> JSONResponse:
     responses=_problems(400, 401, 403, 404, 409, 422),
 )
 async def update_order(
-    request: Request, order_uid: Uid, body: Annotated[OrderUpdate, Body()]
+    request: Request, order_uid: OrderUid, body: Annotated[OrderUpdate, Body()]
 ) -> JSONResponse:
     user = _user(request)
     uid = order_uid.lower()
@@ -973,29 +1085,135 @@ async def update_order(
     return _json(_order_view(row))
 
 
+#: the period of the statistics: one combination of these query parameters (``PERIOD_SCHEMA``)
+PERIOD_KEYS = ("year", "month", "day", "week", "iso_week", "from", "to")
+#: a day from 2000-01-01 to 2100-12-31 (with ``format: date``: a day the calendar has)
+DAY = r"^(?:20[0-9]{2}|2100)-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])$"
+
+
+def _period_branch(*keys: str) -> dict[str, Any]:
+    return {"required": list(keys), "properties": {k: False for k in PERIOD_KEYS if k not in keys}}
+
+
+#: the combinations ``domain.period`` takes, as the document states them: one object parameter
+#: ``period``, form-exploded (``?year=2026&month=12``, the wire format of separate parameters),
+#: whose ``oneOf`` says which parameters go together — separate parameters cannot say that
+PERIOD_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "year": {"type": "integer", "minimum": 2000, "maximum": 2100},
+        "month": {"type": "integer", "minimum": 1, "maximum": 12},
+        "day": {"type": "integer", "minimum": 1, "maximum": 31},
+        "week": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 5,
+            "description": "n-th week of the month: days 7n-6..7n, the 5th the rest of the month",
+        },
+        "iso_week": {"type": "integer", "minimum": 1, "maximum": 53, "description": "ISO 8601 week"},
+        "from": {"type": "string", "format": "date", "pattern": DAY, "description": "first day, inclusive"},
+        "to": {"type": "string", "format": "date", "pattern": DAY, "description": "last day, inclusive"},
+    },
+    "additionalProperties": False,
+    "oneOf": [
+        _period_branch("year"),
+        _period_branch("year", "month"),
+        _period_branch("year", "month", "day"),
+        _period_branch("year", "month", "week"),
+        _period_branch("year", "iso_week"),
+        _period_branch("from", "to"),
+    ],
+    "examples": [{"year": 2026, "month": 12}],
+}
+
+
+class PeriodQuery(BaseModel):
+    """The period parameters as ``PERIOD_SCHEMA`` types them (the combination: ``domain.period``)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    year: Annotated[int | None, Field(ge=2000, le=2100)] = None
+    month: Annotated[int | None, Field(ge=1, le=12)] = None
+    day: Annotated[int | None, Field(ge=1, le=31)] = None
+    week: Annotated[int | None, Field(ge=1, le=5)] = None
+    iso_week: Annotated[int | None, Field(ge=1, le=53)] = None
+    date_from: Annotated[dt.date | None, Field(alias="from")] = None
+    date_to: Annotated[dt.date | None, Field(alias="to")] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _as_documented(cls, data: Any) -> Any:
+        """Integers in digits only, days as ``DAY`` (pydantic alone would also take ``+5``,
+        ``2026-12-01T00:00``)."""
+        if isinstance(data, dict):
+            for key, value in data.items():
+                rule = DAY if key in ("from", "to") else r"^-?[0-9]{1,9}$"
+                if isinstance(value, str) and not re.match(rule, value):
+                    raise ValueError(
+                        f"{key} is not " + ("a day YYYY-MM-DD" if key in ("from", "to") else "an integer")
+                    )
+        return data
+
+
+def _period_query(request: Request) -> PeriodQuery:
+    """``PeriodQuery`` of the request's query string: each key once; no key the route does not
+    take (the document's ``additionalProperties: false``); 422 for anything else."""
+    from fastapi.exceptions import RequestValidationError
+    from pydantic import ValidationError
+
+    known = {*PERIOD_KEYS, "limit", "cursor"}
+    errors = [
+        {"type": "extra_forbidden", "loc": ("query", key), "msg": "unknown query parameter", "input": None}
+        for key in request.query_params
+        if key not in known
+    ] + [
+        {"type": "repeated", "loc": ("query", key), "msg": "given more than once", "input": None}
+        for key in PERIOD_KEYS
+        if len(request.query_params.getlist(key)) > 1
+    ]
+    if errors:
+        raise RequestValidationError(errors)
+    values = {k: request.query_params[k] for k in PERIOD_KEYS if k in request.query_params}
+    try:
+        return PeriodQuery.model_validate(values)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("query", *e["loc"])} for e in exc.errors(include_url=False)]
+        ) from None
+
+
 @orders.get(
     "/statistics",
     response_model=Statistics,
     summary="Figures of a period (admins): year / month / day / day range / ISO week / n-th week of a month",
-    responses=_problems(401, 403, 422),
+    description="A period the calendar does not have (2023-02-30, week 5 of a 28-day February, ISO "
+    "week 53 of a 52-week year, a range that ends before it starts) answers 404.",
+    responses=_problems(401, 403, 404, 422),
+    openapi_extra={
+        "parameters": [
+            {
+                "name": "period",
+                "in": "query",
+                "required": True,
+                "style": "form",
+                "explode": True,
+                "description": "year · year+month · year+month+day · year+month+week · year+iso_week · "
+                "from+to (whole days, both inclusive)",
+                "schema": PERIOD_SCHEMA,
+            }
+        ]
+    },
 )
-async def statistics(
-    request: Request,
-    year: Year = None,
-    month: Month = None,
-    day: Annotated[int | None, Query(ge=1, le=31)] = None,
-    week: Annotated[
-        int | None, Query(ge=1, le=5, description="n-th week of the month: days 7n-6..7n")
-    ] = None,
-    iso_week: Annotated[int | None, Query(ge=1, le=53)] = None,
-    date_from: Annotated[dt.date | None, Query(alias="from", description="first day, inclusive")] = None,
-    date_to: Annotated[dt.date | None, Query(alias="to", description="last day, inclusive")] = None,
-    limit: Limit = None,
-    cursor: Cursor = None,
-) -> JSONResponse:
+async def statistics(request: Request, limit: Limit = None, cursor: Cursor = None) -> JSONResponse:
+    q = _period_query(request)
     principal = _principal(request)
     p = domain.period(
-        year=year, month=month, day=day, week=week, iso_week=iso_week, date_from=date_from, date_to=date_to
+        year=q.year,
+        month=q.month,
+        day=q.day,
+        week=q.week,
+        iso_week=q.iso_week,
+        date_from=q.date_from,
+        date_to=q.date_to,
     )
     size = _limit(limit)
     after = _order_cursor(cursor)

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Literal
 from urllib.parse import urlsplit
 
-from opsdeck.errors import Conflict, InvalidInput
+from opsdeck.errors import Conflict, InvalidInput, NotFound
 
 # ----------------------------------------------------------------------- orders
 
@@ -50,6 +50,18 @@ class OrderNotEditable(Conflict):
 
 class SnackAlreadyRequested(Conflict):
     slug, title = "snack-already-requested", "Snack already requested"
+
+
+class NoSuchPeriod(NotFound):
+    """The parameters have the right shape, but the calendar has no such period (2023-02-30)."""
+
+    slug, title = "no-such-period", "No such period"
+
+
+class SnackListedTwice(Conflict):
+    """Two items of one order name the same snack (by uid, or by a name of the same identity)."""
+
+    slug, title = "snack-listed-twice", "Snack listed twice"
 
 
 def check_transition(current: str, target: str, estimated_arrival: date | None) -> None:
@@ -165,7 +177,8 @@ def period(
     date_from: date | None = None,
     date_to: date | None = None,
 ) -> Period:
-    """The period named by one combination of parameters (anything else is 422):
+    """The period named by one combination of parameters (anything else is 422; a period the
+    calendar does not have, such as 2023-02-30 or a range ending before it starts, 404):
 
     * ``year`` · ``year+month`` · ``year+month+day``;
     * ``date_from+date_to`` — whole days, both inclusive (``2024-01-01``..``2024-01-14``);
@@ -181,9 +194,7 @@ def period(
         ):
             raise InvalidInput("a day range takes from and to, and nothing else")
         if date_to < date_from:
-            raise InvalidInput("to is before from")
-        if (date_to - date_from).days > 3660:
-            raise InvalidInput("a day range spans at most ten years")
+            raise NoSuchPeriod(f"the range {date_from}..{date_to} ends before it starts: it has no day")
         return Period("range", f"{date_from}..{date_to}", _day(date_from), _day(date_to) + timedelta(days=1))
     if year is None:
         raise InvalidInput("give year (with month, day, week or iso_week), or from and to")
@@ -193,7 +204,7 @@ def period(
         try:
             start = date.fromisocalendar(year, iso_week, 1)
         except ValueError:
-            raise InvalidInput(f"{year} has no ISO week {iso_week}") from None
+            raise NoSuchPeriod(f"{year} has no ISO week {iso_week}") from None
         return Period("iso_week", f"{year}-W{iso_week:02d}", _day(start), _day(start) + timedelta(days=7))
     if month is None:
         if day is not None or week is not None:
@@ -205,7 +216,7 @@ def period(
             raise InvalidInput("give day or week, not both")
         first = 7 * (week - 1) + 1
         if first > last:
-            raise InvalidInput(f"{year}-{month:02d} has no week {week}")
+            raise NoSuchPeriod(f"{year}-{month:02d} has no week {week}")
         end_day = last if week == 5 else 7 * week
         return Period(
             "month_week",
@@ -215,7 +226,7 @@ def period(
         )
     if day is not None:
         if day > last:
-            raise InvalidInput(f"{year}-{month:02d} has no day {day}")
+            raise NoSuchPeriod(f"{year}-{month:02d} has no day {day}")
         start = _day(date(year, month, day))
         return Period("day", f"{year}-{month:02d}-{day:02d}", start, start + timedelta(days=1))
     nxt = date(year + 1, 1, 1) if month == 12 else date(year, month + 1, 1)

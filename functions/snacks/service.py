@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from opsdeck import auth, db
-from opsdeck.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited, Unauthorized
+from opsdeck.errors import Conflict, Forbidden, NotFound, RateLimited, Unauthorized
 
 from . import counters, domain, passwords, repository, tokens
 
@@ -352,13 +352,16 @@ def _resolve_items(conn: Any, user: User, items: Sequence[dict]) -> list[tuple[i
             snack = repository.snack_by_name(conn, new["name"])
             if snack is None:
                 if new.get("currency") is None or new.get("price") is None:
-                    raise InvalidInput(f"the new snack {new['name']!r} needs a currency and a price")
+                    raise NotFound(
+                        f"no snack named {new['name']!r} is registered; give its currency and price "
+                        "to register it with the order"
+                    )
                 snack = create_snack(conn, user, new)
         out.append((snack["id"], item["quantity"], snack["price"], snack["currency"], snack["name"]))
     seen: dict[int, str] = {}
     for sid, *_rest, name in out:
         if sid in seen:
-            raise InvalidInput(f"{name!r} is listed twice in one order")
+            raise domain.SnackListedTwice(f"{name!r} is listed twice in one order", snacks=[name])
         seen[sid] = name
     return out
 

@@ -7,13 +7,16 @@
   docs/http-api.md); tables are emptied afterwards.
 * ``contract_token`` — a token of the local issuer with every role the capabilities name in
   ``CONTRACT_ROLES``.
+* ``contract_tokens`` — ``token(operation label)``: the capability's own token where its hook
+  ``contract_auth(cloud)`` gives one (a capability that is its own token issuer, like snacks,
+  signs in for real), else ``contract_token``.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -65,3 +68,23 @@ def contract_token(contract_cloud: Any) -> str:
     from opsdeck.auth import issue_dev_token
 
     return issue_dev_token(SUBJECT, contract_roles(), ttl_s=3600)
+
+
+@pytest.fixture(scope="module")
+def contract_tokens(contract_cloud: Any, contract_token: str) -> Callable[[str], str]:
+    """``token("METHOD /path")``: who answers for an operation is the catalog's route owner."""
+    own = {
+        capability: module.contract_auth(contract_cloud)
+        for capability, module in capability_hooks().items()
+        if callable(getattr(module, "contract_auth", None))
+    }
+    owners = {route.key: function.capability for route, function in catalog.routes().values()}
+
+    def token(label: str) -> str:
+        hook = own.get(owners.get(label, ""))
+        if hook is None:
+            return contract_token
+        method, _, path = label.partition(" ")
+        return hook(method, path)
+
+    return token

@@ -1,11 +1,17 @@
 """schemathesis hooks of the contract test: two adaptations to strings no schema can describe,
 nothing relaxed.
 
-An opaque cursor (``x-opaque: true`` in the document, ``opsdeck.params.Cursor``) is a string only
-the API issues: no schema can say which strings those are, so a *positive* case cannot be
-generated for it. Before each call, a positive case's generated cursor is replaced by one the same
-operation really issued earlier in the run (its ``next_cursor``), or dropped while there is none;
-negative cases keep their garbage, which the API must refuse (422, documented).
+An opaque value (``x-opaque: true`` in the document) is a string only the API issues: no schema
+can say which strings those are, so a *positive* case cannot be generated for it. Before each
+call, a positive case's generated value is replaced by one the API really issued earlier in the
+run; negative cases keep their garbage, which the API must refuse (documented):
+
+* an opaque cursor (query, ``opsdeck.params.Cursor``): the ``next_cursor`` the same operation
+  answered last, or none while there is none (422 for any other);
+* an opaque property of a JSON request body (snacks' ``refresh`` token): the value of the
+  property of that name that a response of the same capability (base path) carried last — a
+  sign-in's ``refresh`` — left as generated while there is none (401 for any other). Each call
+  that spends one (a refresh token is single-use) answers the next one, which replaces it.
 
 A JMESPath filter (``format: jmespath``, the ops API's replay) must compile: positive cases draw
 from a generator of valid expressions (``_jmespath_expressions``), registered for that format.
@@ -22,6 +28,32 @@ import schemathesis
 
 #: operation label → the last ``next_cursor`` it answered
 ISSUED_CURSORS: dict[str, str] = {}
+#: (capability base path, property name) → the last value a response carried
+ISSUED_VALUES: dict[tuple[str, str], str] = {}
+
+
+def _base(operation: Any) -> str:
+    return "/" + operation.path.strip("/").split("/", 1)[0]
+
+
+def _resolve(operation: Any, schema: Any) -> Any:
+    while isinstance(schema, dict) and isinstance(schema.get("$ref"), str):
+        node: Any = operation.schema.raw_schema
+        for part in schema["$ref"].lstrip("#/").split("/"):
+            node = node.get(part, {}) if isinstance(node, dict) else {}
+        schema = node
+    return schema
+
+
+def opaque_body_properties(operation: Any) -> list[str]:
+    content = operation.definition.raw.get("requestBody", {}).get("content", {})
+    schema = _resolve(operation, content.get("application/json", {}).get("schema", {}))
+    properties = schema.get("properties", {}) if isinstance(schema, dict) else {}
+    return [
+        name
+        for name, prop in properties.items()
+        if isinstance(prop, dict) and _resolve(operation, prop).get("x-opaque")
+    ]
 
 
 def opaque_query_parameters(operation: Any) -> list[str]:
@@ -66,7 +98,14 @@ schemathesis.openapi.format("jmespath", _jmespath_expressions())
 
 @schemathesis.hook
 def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
-    if case.meta is None or not case.meta.generation.mode.is_positive or not case.query:
+    if case.meta is None or not case.meta.generation.mode.is_positive:
+        return
+    if isinstance(case.body, dict):
+        for name in opaque_body_properties(case.operation):
+            issued = ISSUED_VALUES.get((_base(case.operation), name))
+            if name in case.body and issued is not None:
+                case.body[name] = issued
+    if not case.query:
         return
     for name in opaque_query_parameters(case.operation):
         if name in case.query:
@@ -87,3 +126,7 @@ def after_call(context: Any, case: Any, response: Any) -> None:
         return
     if isinstance(body, dict) and isinstance(body.get("next_cursor"), str):
         ISSUED_CURSORS[case.operation.label] = body["next_cursor"]
+    if isinstance(body, dict):
+        for name, value in body.items():
+            if isinstance(value, str) and name != "next_cursor":
+                ISSUED_VALUES[(_base(case.operation), name)] = value

@@ -5,7 +5,8 @@ so a new capability's API is covered without touching this file. Its data and ro
 its hook (docs/http-api.md); what schemathesis does not run is in ``tests/contract/config.py``.
 
 Two adaptations, not relaxations, in ``tests/contract/hooks.py``: positive cases carry opaque
-cursors the API really issued (none can be generated), and JMESPath filters that compile.
+values the API really issued (cursors, refresh tokens: none can be generated), and JMESPath
+filters that compile.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -33,45 +35,115 @@ STATUSES: dict[str, Counter[int]] = defaultdict(Counter)
 
 
 @pytest.fixture(scope="module")
-def target(contract_cloud: Any, contract_token: str) -> dict[str, Any]:
-    return {"base_url": contract_cloud.base_url, "headers": {"Authorization": f"Bearer {contract_token}"}}
+def target(contract_cloud: Any, contract_tokens: Callable[[str], str]) -> dict[str, Any]:
+    return {"base_url": contract_cloud.base_url, "token": contract_tokens}
 
 
-def _target_for(case: Any, target: dict[str, Any]) -> dict[str, Any]:
-    """The target's token, except for a negative case generated *without* the Authorization
-    header: that case tests a missing credential, and the token would put it back (the API
-    would then rightly answer 200 to a request schemathesis expects to be refused)."""
+def _call_kwargs(case: Any, target: dict[str, Any]) -> dict[str, Any]:
+    """The operation's bearer token (its capability's own where it issues its own, see
+    ``conftest.contract_tokens``), except for a negative case generated *without* the
+    Authorization header: that case tests a missing credential, and the token would put it back
+    (the API would then rightly answer 200 to a request schemathesis expects to be refused)."""
     negative = case.meta is not None and not case.meta.generation.mode.is_positive
     if negative and not any(k.lower() == "authorization" for k in (case.headers or {})):
-        headers = {k: v for k, v in target["headers"].items() if k.lower() != "authorization"}
-        return {**target, "headers": headers}
-    return target
+        return {"base_url": target["base_url"], "headers": {}}
+    token = target["token"](case.operation.label)
+    return {"base_url": target["base_url"], "headers": {"Authorization": f"Bearer {token}"}}
 
 
 @schema.parametrize()
 def test_every_operation_does_what_its_document_says(case, target):
-    target = _target_for(case, target)
-    response = case.call(**target)  # hooks.before_call: the opaque-cursor adaptation
+    kwargs = _call_kwargs(case, target)
+    response = case.call(**kwargs)  # hooks.before_call: the opaque-cursor adaptation
     STATUSES[case.operation.label][response.status_code] += 1
-    case.validate_response(response, headers=target["headers"], transport_kwargs=target)
+    case.validate_response(response, headers=kwargs["headers"], transport_kwargs=kwargs)
 
 
-def test_seeded_data_lets_every_operation_succeed(contract_cloud):
-    """Runs after the operations: each one of a capability with a ``contract`` hook answered 2xx at
-    least once (its document's examples name the seeded data), so the 200 paths were checked too."""
+def _succeeded(operation: Any, statuses: Counter[int]) -> bool:
+    """A 2xx, or a 3xx the operation documents as its answer (a redirect to the image)."""
+    documented = set(operation.definition.raw.get("responses", {}))
+    return any(200 <= s < 300 or (300 <= s < 400 and str(s) in documented) for s in statuses)
+
+
+#: what a protected operation answers a request whose token it does not accept: its 401, and what
+#: it refuses before looking at the token (malformed JSON 400, parameters and body 422)
+WITHOUT_A_VALID_TOKEN = {400, 401, 422}
+
+
+def _protected(operation: Any) -> bool:
+    return bool(operation.definition.raw.get("security", schema.raw_schema.get("security")))
+
+
+def test_every_operation_got_past_its_authentication_and_seeded_ones_succeeded(request):
+    """Runs after the operations; fails, never skips, once they all ran in this session:
+
+    * every protected operation of every capability answered something other than 401 (or the
+      400/422 it gives before looking at a token) at least once: the token the test sends is one
+      the capability accepts (a capability that is its
+      own token issuer gives its own with ``contract_auth``, docs/http-api.md) — else its
+      operations are only ever checked up to their 401;
+    * every operation of a capability with a ``contract`` hook answered 2xx (or the 3xx it
+      documents) at least once: the document's examples name the seeded data, so the success
+      paths were checked too.
+    """
     from tests.contract.conftest import capability_hooks
 
-    seeded = {cap for cap, hook in capability_hooks().items() if callable(getattr(hook, "contract", None))}
     operations = {op.label: op for op in (r.ok() for r in schema.get_all_operations())}
-    if set(STATUSES) != set(operations):
-        pytest.skip("only some operations ran (-k?): run the whole module")
+    collected = [
+        item
+        for item in request.session.items
+        if getattr(item, "originalname", None) == test_every_operation_does_what_its_document_says.__name__
+    ]
+    if len(collected) < len(operations):
+        pytest.skip("only some operations were selected (-k?): run the whole module")
+    assert set(STATUSES) == set(operations), (
+        f"operations that never answered: {set(operations) - set(STATUSES)}"
+    )
+    seeded = {cap for cap, hook in capability_hooks().items() if callable(getattr(hook, "contract", None))}
     owners = {r.key: f.capability for r, f in catalog.routes().values()}
+    unauthenticated = {
+        label: dict(STATUSES[label])
+        for label, op in operations.items()
+        if _protected(op) and set(STATUSES[label]) <= WITHOUT_A_VALID_TOKEN
+    }
+    assert unauthenticated == {}, (
+        f"protected operations that never got past their authentication (whose token?): {unauthenticated}"
+    )
     never = {
         label: dict(STATUSES[label])
-        for label in operations
-        if owners[label] in seeded | {"ops"} and not any(200 <= s < 300 for s in STATUSES[label])
+        for label, op in operations.items()
+        if owners[label] in seeded | {"ops"} and not _succeeded(op, STATUSES[label])
     }
     assert never == {}, f"operations that never succeeded (seed data their examples name): {never}"
+
+
+def test_the_snacks_token_hook_keeps_its_admin_signed_in(contract_cloud, monkeypatch):
+    """snacks' ``contract_auth``: the admin's token is refreshed before it expires, and a
+    resignation through the hook ends a fresh member, never the admin whose token the run uses."""
+    import json
+
+    from functions.snacks import demo
+
+    token = demo.contract_auth(contract_cloud)
+
+    def me(access: str) -> tuple[int, Any]:
+        status, _, raw = contract_cloud.request(
+            "GET", "/snacks/users/me", headers={"authorization": f"Bearer {access}"}
+        )
+        return status, json.loads(raw)
+
+    first = token("GET", "/snacks/users/me")
+    assert token("GET", "/snacks/users/me") == first  # minutes left: kept
+    monkeypatch.setattr(demo, "REFRESH_MARGIN_S", 10**9)  # as if it were about to expire
+    fresh = token("GET", "/snacks/users/me")
+    assert fresh != first and me(fresh)[0] == 200 and me(fresh)[1]["role"] == "admin"
+    resigner = token("DELETE", "/snacks/users/me")
+    assert me(resigner)[1]["email"] != me(fresh)[1]["email"]
+    status, _, _ = contract_cloud.request(
+        "DELETE", "/snacks/users/me", headers={"authorization": f"Bearer {resigner}"}
+    )
+    assert status == 204 and me(resigner)[0] == 401
+    assert me(token("GET", "/snacks/users/me"))[0] == 200
 
 
 #: every docs page of the catalog
