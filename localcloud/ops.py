@@ -132,11 +132,10 @@ class LocalBackend:
     def replay(self, dlq: str, **options: Any) -> dict[str, Any]:
         entry = self._entry(dlq)
         if not entry["dlq"]:
-            from opsdeck.errors import InvalidInput
+            from opsdeck.errors import NotFound
 
-            raise InvalidInput(
-                f"{entry['name']!r} is not a dead-letter queue (its DLQ is {entry['name']}-dlq)"
-            )
+            # no replay of that queue exists: 404 (the document's queue is any queue name)
+            raise NotFound(f"{entry['name']!r} is not a dead-letter queue (its DLQ is {entry['name']}-dlq)")
         to = options.pop("to", None)
         if to:
             to = self._entry(to)["name"]

@@ -28,7 +28,7 @@ from functions import catalog
 from functions.ops.backend import NotAvailable, capability_state, failure_reason, queue_entries, queue_entry
 from functions.ops.backend import schedule_entry as _schedule_entry
 from opsdeck import aws
-from opsdeck.errors import InvalidInput, UpstreamError
+from opsdeck.errors import InvalidInput, NotFound, UpstreamError
 
 #: how long a Logs Insights query may take before we give up (the API's budget is 29 s)
 QUERY_WAIT_S = 8.0
@@ -253,9 +253,8 @@ class AwsBackend:
 
         entry = queue_entry(dlq)
         if not entry["dlq"]:
-            raise InvalidInput(
-                f"{entry['name']!r} is not a dead-letter queue (its DLQ is {entry['name']}-dlq)"
-            )
+            # no replay of that queue exists: 404 (the document's queue is any queue name)
+            raise NotFound(f"{entry['name']!r} is not a dead-letter queue (its DLQ is {entry['name']}-dlq)")
         to = options.pop("to", None)
         return replay(
             aws.client("sqs"),

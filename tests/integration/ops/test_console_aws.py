@@ -116,7 +116,7 @@ def test_replay_is_the_clis_code_against_sqs(stack):
     assert (result["matched"], result["moved"], result["method"]) == (1, 1, "receive-send-delete")
     body = opsdeck_aws.client("sqs").receive_message(QueueUrl=url(QUEUE))["Messages"][0]["Body"]
     assert json.loads(body) == {"kind": "payment", "n": 1}
-    with pytest.raises(InvalidInput, match="not a dead-letter queue"):
+    with pytest.raises(NotFound, match="not a dead-letter queue"):
         stack.replay(QUEUE)
 
 

@@ -162,7 +162,7 @@ def test_a_poison_message_is_seen_with_its_reason_replayed_after_the_fix_and_app
 
 def test_replay_refuses_what_the_cli_refuses(local_cloud):
     status, _, body = call(local_cloud, "POST", f"/ops/queues/{QUEUE}/replay", body={})
-    assert status == 422
+    assert status == 404
     assert "not a dead-letter queue" in body["detail"]
     status, _, body = call(local_cloud, "POST", f"/ops/queues/{DLQ}/replay", body={"filter": "kind =="})
     assert status == 422
@@ -178,7 +178,7 @@ def test_replay_refuses_what_the_cli_refuses(local_cloud):
     ):  # refused actions are audited with the problem's type (bad bodies never ran)
         outcomes = conn.execute(text("SELECT target, outcome FROM ops.audit ORDER BY id")).all()
     assert [tuple(o) for o in outcomes] == [
-        (QUEUE, "invalid-input"),
+        (QUEUE, "not-found"),
         (DLQ, "replay"),
         ("no-such-dlq", "not-found"),
     ]
