@@ -13,8 +13,12 @@ API Gateway v2 events (Mangum → ES256 verification → account check → SQL �
 
 Data is loaded set-based (``generate_series``; the order triggers are disabled for the load
 only, so that completed and canceled orders can be written directly), then ``VACUUM (ANALYZE)``.
-Secrets Manager is moto in process, Redis the in-process fake (``fakeredis``, Lua via lupa) —
-a real Redis answers a script faster than the fake does. Shared machine: keep runs short.
+Secrets Manager is moto in process. Redis is a real server, as in production (ElastiCache):
+``BENCH_REDIS_URL``, else ``redis://127.0.0.1:6379`` when it answers — always database 15,
+flushed before and after the run (that database only); without one the in-process fake
+(``fakeredis``, Lua via lupa, several times slower per command) and the first output line says so.
+``BENCH_SNACKS_CASES`` (``toggle,list,stats,argon2``, default all) picks cases. Shared machine:
+keep runs short.
 """
 
 from __future__ import annotations
@@ -23,12 +27,15 @@ import contextlib
 import json
 import os
 import random
+import re
 import statistics
 import time
 from collections.abc import Iterator
 from typing import Any
 
-from bench.support import database, percentiles, quiet_stdout
+from bench.support import _answers, database, percentiles, quiet_stdout
+
+REDIS_DB = int(os.environ.get("BENCH_SNACKS_REDIS_DB", "15"))  # flushed; nothing else touched
 
 
 def _int_env(name: str, default: int) -> int:
@@ -39,8 +46,34 @@ def _ms(samples: list[float]) -> dict[str, float]:
     return {k.replace("_us", "_ms"): round(v / 1000, 3) for k, v in percentiles(samples).items()}
 
 
+def _cases() -> set[str]:
+    raw = os.environ.get("BENCH_SNACKS_CASES", "toggle,list,stats,argon2")
+    return {c.strip() for c in raw.split(",") if c.strip()}
+
+
+def redis_url() -> tuple[str, str]:
+    """(the Redis URL, why): a real server on database 15 when one answers, else the fake."""
+    given = os.environ.get("BENCH_REDIS_URL")
+    if given and given.startswith("fakeredis://"):
+        return "fakeredis://", "BENCH_REDIS_URL asks for the fake"
+    if given:
+        url = given.rstrip("/")
+    elif _answers("127.0.0.1", 6379):
+        url = "redis://127.0.0.1:6379"
+    else:
+        return "fakeredis://", "no Redis answers on 127.0.0.1:6379 and BENCH_REDIS_URL is not set"
+    url = re.sub(r"^((?:rediss?)://[^/]+)(/\d+)?$", rf"\1/{REDIS_DB}", url)
+    try:
+        import redis
+
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except Exception as exc:  # any failure: say so and use the fake
+        return "fakeredis://", f"{url} does not answer ({type(exc).__name__})"
+    return url, "real server"
+
+
 @contextlib.contextmanager
-def _environment() -> Iterator[None]:
+def _environment(redis: str) -> Iterator[None]:
     import boto3
     from moto import mock_aws
 
@@ -50,7 +83,7 @@ def _environment() -> Iterator[None]:
     os.environ.update(
         {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
     )
-    os.environ["REDIS_URL"] = "fakeredis://"
+    os.environ["REDIS_URL"] = redis
     os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
     os.environ["SNACKS_SIGNIN_ACCOUNT_BURST"] = "100000"
     os.environ["SNACKS_SIGNIN_IP_BURST"] = "100000"
@@ -64,7 +97,14 @@ def _environment() -> Iterator[None]:
         cache.reset()
         auth.reset()
         tokens.reset()
-        yield
+        if not redis.startswith("fakeredis://"):
+            cache.client().flushdb()  # database 15 only
+        try:
+            yield
+        finally:
+            if not redis.startswith("fakeredis://"):
+                cache.client().flushdb()
+            cache.reset()
 
 
 class _Api:
@@ -162,6 +202,40 @@ def reaction_toggle(api: _Api) -> Iterator[dict]:
     flush.run({})
 
 
+def toggle_worker() -> None:
+    """``python -c 'from bench.bench_snacks import toggle_worker; toggle_worker()'``: set up as
+    ``reaction_toggle`` does, then per line ``n`` on stdin run ``n`` toggles and answer one JSON
+    line of their durations (s). ``bench/snacks_ab.py`` drives two of these (two trees) in turns,
+    so that "before" and "after" share the machine's moments alike."""
+    import sys
+
+    out = os.fdopen(os.dup(1), "w", buffering=1)
+    url, why = redis_url()
+    with database(), _environment(url), quiet_stdout():
+        api = _Api()
+        member = _token(api, "toggle@bench.local")
+        created = api(
+            api.event(
+                "POST", "/snacks/snacks/", member, {"name": "Toggle Snack", "currency": "KRW", "price": "1"}
+            )
+        )
+        uid = json.loads(created["body"])["uid"]
+        path = f"/snacks/snacks/{uid}/reaction/"
+        events = [api.event("POST", path, member, {"type": t}) for t in ("like", "hate")]
+        for i in range(200):
+            api(events[i % 2])
+        out.write(json.dumps({"ready": True, "redis": url, "why": why}) + "\n")
+        i = 0
+        for line in sys.stdin:
+            samples = []
+            for _ in range(int(line)):
+                started = time.perf_counter()
+                api(events[i % 2])
+                samples.append(time.perf_counter() - started)
+                i += 1
+            out.write(json.dumps(samples) + "\n")
+
+
 # ------------------------------------------------------------------ snack list
 
 
@@ -199,7 +273,7 @@ def _load_snacks(snacks: int, reactions: int) -> float:
     return time.perf_counter() - started
 
 
-def snack_list(api: _Api, member: str) -> Iterator[dict]:
+def snack_list(api: _Api, member: str, *, measure: bool = True) -> Iterator[dict]:
     snacks = _int_env("BENCH_SNACKS_SNACKS", 10_000)
     reactions = _int_env("BENCH_SNACKS_REACTIONS", 1_000_000)
     load_s = _load_snacks(snacks, reactions)
@@ -213,6 +287,8 @@ def snack_list(api: _Api, member: str) -> Iterator[dict]:
         "value": round(load_s, 1),
         "unit": "s",
     }
+    if not measure:
+        return
     requests = _int_env("BENCH_SNACKS_LIST_REQUESTS", 500)
     first = api.event("GET", "/snacks/snacks/", member, query={"limit": "50"})
     # cursors deep in the list: walk it once
@@ -377,15 +453,31 @@ def argon2_parameters() -> Iterator[dict]:
 
 
 def run() -> Iterator[dict]:
-    yield from argon2_parameters()
-    with database(), _environment():
+    cases = _cases()
+    url, why = redis_url()
+    yield {
+        "metric": "redis",
+        "subject": "Redis behind the counts and the rate limits",
+        "value": "fakeredis (in process)" if url.startswith("fakeredis://") else "redis server",
+        "url": re.sub(r"//[^@/]*@", "//", url),
+        "why": why,
+    }
+    if "argon2" in cases:
+        yield from argon2_parameters()
+    if not cases & {"toggle", "list", "stats"}:
+        return
+    with database(), _environment(url):
         api = _Api()
         with quiet_stdout():
-            toggles = list(reaction_toggle(api))
-            member = _token(api, "lister@bench.local")
-            admin = _token(api, "admin@bench.local", "admin")
-            lists = list(snack_list(api, member))
-            stats = list(monthly_statistics(api, admin))
-        yield from toggles
-        yield from lists
-        yield from stats
+            results = []
+            if "toggle" in cases:
+                results += list(reaction_toggle(api))
+            if "list" in cases or "stats" in cases:
+                member = _token(api, "lister@bench.local")
+                admin = _token(api, "admin@bench.local", "admin")
+            if "list" in cases or "stats" in cases:
+                # statistics join snack names: the snacks are loaded either way
+                results += list(snack_list(api, member, measure="list" in cases))
+            if "stats" in cases:
+                results += list(monthly_statistics(api, admin))
+        yield from results
