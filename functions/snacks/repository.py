@@ -562,7 +562,8 @@ def order_page(
     limit: int,
     after: tuple[str, int] | None,
 ) -> list[dict]:
-    """Orders newest first (keyset on created_at, id), optionally one user's / a period / a status."""
+    """Orders newest first (keyset on created_at, id), optionally one user's / a period / a status;
+    the page comes back as one JSON value (the driver decodes one column, not twelve per row)."""
     where = ["TRUE"]
     params: dict[str, Any] = {"limit": limit}
     if user_id is not None:
@@ -577,16 +578,14 @@ def order_page(
     if after is not None:
         where.append("(o.created_at, o.id) < (CAST(:at AS timestamptz), :id)")
         params.update(at=after[0], id=after[1])
+    page = (
+        ORDER_VIEW + " WHERE " + " AND ".join(where) + " ORDER BY o.created_at DESC, o.id DESC LIMIT :limit"
+    )
+    # created_at is fixed-width UTC text: its text order is its time order
     rows = conn.execute(
-        text(
-            ORDER_VIEW
-            + " WHERE "
-            + " AND ".join(where)
-            + " ORDER BY o.created_at DESC, o.id DESC LIMIT :limit"
-        ),
-        params,
-    ).mappings()
-    return [dict(r) for r in rows]
+        text(f"SELECT json_agg(p ORDER BY p.created_at DESC, p.id DESC) FROM ({page}) p"), params
+    ).scalar()
+    return rows or []
 
 
 # -------------------------------------------------------------------- statistics
