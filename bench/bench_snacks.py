@@ -13,8 +13,13 @@ API Gateway v2 events (Mangum → ES256 verification → account check → SQL �
 
 Data is loaded set-based (``generate_series``; the order triggers are disabled for the load
 only, so that completed and canceled orders can be written directly), then ``VACUUM (ANALYZE)``.
-Secrets Manager is moto in process, Redis the in-process fake (``fakeredis``, Lua via lupa) —
-a real Redis answers a script faster than the fake does. Shared machine: keep runs short.
+Secrets Manager is moto in process. Redis is a real server, as in production (ElastiCache):
+``BENCH_REDIS_URL``, else ``redis://127.0.0.1:6379`` when it answers — always database 12
+(``BENCH_SNACKS_REDIS_DB``), flushed before and after the run (that database only); without one
+the in-process fake (``fakeredis``, Lua via lupa, several times slower per command), and the
+first output line says which.
+``BENCH_SNACKS_CASES`` (``toggle,list,stats,argon2``, default all) picks cases. Shared machine:
+keep runs short.
 """
 
 from __future__ import annotations
@@ -23,12 +28,17 @@ import contextlib
 import json
 import os
 import random
+import re
 import statistics
 import time
 from collections.abc import Iterator
 from typing import Any
 
-from bench.support import database, percentiles, quiet_stdout
+from bench.support import _answers, database, percentiles, quiet_stdout
+
+#: the bench's own database of a shared Redis, flushed before and after (tests own 15, the
+#: marketplace and product_monitor benches 14)
+REDIS_DB = int(os.environ.get("BENCH_SNACKS_REDIS_DB", "12"))
 
 
 def _int_env(name: str, default: int) -> int:
@@ -39,8 +49,34 @@ def _ms(samples: list[float]) -> dict[str, float]:
     return {k.replace("_us", "_ms"): round(v / 1000, 3) for k, v in percentiles(samples).items()}
 
 
+def _cases() -> set[str]:
+    raw = os.environ.get("BENCH_SNACKS_CASES", "toggle,list,stats,argon2")
+    return {c.strip() for c in raw.split(",") if c.strip()}
+
+
+def redis_url() -> tuple[str, str]:
+    """(the Redis URL, why): a real server on database 15 when one answers, else the fake."""
+    given = os.environ.get("BENCH_REDIS_URL")
+    if given and given.startswith("fakeredis://"):
+        return "fakeredis://", "BENCH_REDIS_URL asks for the fake"
+    if given:
+        url = given.rstrip("/")
+    elif _answers("127.0.0.1", 6379):
+        url = "redis://127.0.0.1:6379"
+    else:
+        return "fakeredis://", "no Redis answers on 127.0.0.1:6379 and BENCH_REDIS_URL is not set"
+    url = re.sub(r"^((?:rediss?)://[^/]+)(/\d+)?$", rf"\1/{REDIS_DB}", url)
+    try:
+        import redis
+
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except Exception as exc:  # any failure: say so and use the fake
+        return "fakeredis://", f"{url} does not answer ({type(exc).__name__})"
+    return url, "real server"
+
+
 @contextlib.contextmanager
-def _environment() -> Iterator[None]:
+def _environment(redis: str) -> Iterator[None]:
     import boto3
     from moto import mock_aws
 
@@ -50,7 +86,7 @@ def _environment() -> Iterator[None]:
     os.environ.update(
         {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
     )
-    os.environ["REDIS_URL"] = "fakeredis://"
+    os.environ["REDIS_URL"] = redis
     os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
     os.environ["SNACKS_SIGNIN_ACCOUNT_BURST"] = "100000"
     os.environ["SNACKS_SIGNIN_IP_BURST"] = "100000"
@@ -64,7 +100,14 @@ def _environment() -> Iterator[None]:
         cache.reset()
         auth.reset()
         tokens.reset()
-        yield
+        if not redis.startswith("fakeredis://"):
+            cache.client().flushdb()  # database 15 only
+        try:
+            yield
+        finally:
+            if not redis.startswith("fakeredis://"):
+                cache.client().flushdb()
+            cache.reset()
 
 
 class _Api:
@@ -162,6 +205,60 @@ def reaction_toggle(api: _Api) -> Iterator[dict]:
     flush.run({})
 
 
+def stats_worker() -> None:
+    """As ``toggle_worker``, for statistics: per line ``<mode> <n>`` on stdin (``uncached`` or
+    ``mixed``, see ``_Stats``) run ``n`` reads and answer their durations (s)."""
+    import sys
+
+    out = os.fdopen(os.dup(1), "w", buffering=1)
+    url, why = redis_url()
+    with database(), _environment(url), quiet_stdout():
+        api = _Api()
+        admin = _token(api, "admin@bench.local", "admin")
+        _load_snacks(_int_env("BENCH_SNACKS_SNACKS", 10_000), _int_env("BENCH_SNACKS_REACTIONS", 20_000))
+        _load_statistics()
+        stats = _Stats(api, admin)
+        stats.run(30, "mixed")
+        out.write(json.dumps({"ready": True, "redis": url, "why": why}) + "\n")
+        for line in sys.stdin:
+            mode, n = line.split()
+            out.write(json.dumps(stats.run(int(n), mode)[0]) + "\n")
+
+
+def toggle_worker() -> None:
+    """``python -c 'from bench.bench_snacks import toggle_worker; toggle_worker()'``: set up as
+    ``reaction_toggle`` does, then per line ``toggle <n>`` on stdin run ``n`` toggles and answer one JSON
+    line of their durations (s). ``bench/snacks_ab.py`` drives two of these (two trees) in turns,
+    so that "before" and "after" share the machine's moments alike."""
+    import sys
+
+    out = os.fdopen(os.dup(1), "w", buffering=1)
+    url, why = redis_url()
+    with database(), _environment(url), quiet_stdout():
+        api = _Api()
+        member = _token(api, "toggle@bench.local")
+        created = api(
+            api.event(
+                "POST", "/snacks/snacks/", member, {"name": "Toggle Snack", "currency": "KRW", "price": "1"}
+            )
+        )
+        uid = json.loads(created["body"])["uid"]
+        path = f"/snacks/snacks/{uid}/reaction/"
+        events = [api.event("POST", path, member, {"type": t}) for t in ("like", "hate")]
+        for i in range(200):
+            api(events[i % 2])
+        out.write(json.dumps({"ready": True, "redis": url, "why": why}) + "\n")
+        i = 0
+        for line in sys.stdin:
+            samples = []
+            for _ in range(int(line.split()[-1])):
+                started = time.perf_counter()
+                api(events[i % 2])
+                samples.append(time.perf_counter() - started)
+                i += 1
+            out.write(json.dumps(samples) + "\n")
+
+
 # ------------------------------------------------------------------ snack list
 
 
@@ -199,7 +296,7 @@ def _load_snacks(snacks: int, reactions: int) -> float:
     return time.perf_counter() - started
 
 
-def snack_list(api: _Api, member: str) -> Iterator[dict]:
+def snack_list(api: _Api, member: str, *, measure: bool = True) -> Iterator[dict]:
     snacks = _int_env("BENCH_SNACKS_SNACKS", 10_000)
     reactions = _int_env("BENCH_SNACKS_REACTIONS", 1_000_000)
     load_s = _load_snacks(snacks, reactions)
@@ -213,6 +310,8 @@ def snack_list(api: _Api, member: str) -> Iterator[dict]:
         "value": round(load_s, 1),
         "unit": "s",
     }
+    if not measure:
+        return
     requests = _int_env("BENCH_SNACKS_LIST_REQUESTS", 500)
     first = api.event("GET", "/snacks/snacks/", member, query={"limit": "50"})
     # cursors deep in the list: walk it once
@@ -297,12 +396,81 @@ def _load_orders(orders: int) -> float:
     return time.perf_counter() - started
 
 
-def monthly_statistics(api: _Api, admin: str) -> Iterator[dict]:
+class _Stats:
+    """Statistics requests of the bench: reads of a month, uncached (its month's generation
+    bumped first, as a write would: the statement runs) or as they come; and writes (a new
+    order of 3 snacks in the current month, then its cancellation) through the handler."""
+
+    #: reads per write in the mixed workload, and the share of reads of the current month
+    READS_PER_WRITE = 10
+    CURRENT_MONTH_SHARE = 0.5
+
+    def __init__(self, api: _Api, admin: str) -> None:
+        self.api, self.admin = api, admin
+        self.months = [(2025 + m // 12, m % 12 + 1) for m in range(24)]
+        now = time.gmtime()
+        self.current = (now.tm_year, now.tm_mon)
+        self.rng = random.Random(4)
+        self.snacks = [r[0] for r in _sql("SELECT uid::text FROM snacks.snacks ORDER BY id LIMIT 5000")]
+        self.open_order: str | None = None
+        self.member = _token(api, f"orderer-{os.getpid()}@bench.local")
+
+    def read_event(self, mixed: bool) -> tuple[dict, tuple[int, int]]:
+        if mixed and self.rng.random() < self.CURRENT_MONTH_SHARE:
+            y, m = self.current
+        else:
+            y, m = self.rng.choice(self.months)
+        query = {"year": str(y), "month": str(m)}
+        return self.api.event("GET", "/snacks/statistics/", self.admin, query=query), (y, m)
+
+    def bust(self, month: tuple[int, int]) -> None:
+        from opsdeck import cache
+
+        with contextlib.suppress(Exception):  # the "before" tree has no statistics cache
+            cache.bump(f"snacks:stats:gen:{month[0]:04d}-{month[1]:02d}")
+
+    def write(self) -> None:
+        if self.open_order is None:
+            for _ in range(20):
+                items = [
+                    {"snack_uid": u, "quantity": 1 + i} for i, u in enumerate(self.rng.sample(self.snacks, 3))
+                ]
+                r = self.api.handler(
+                    self.api.event("POST", "/snacks/order/", self.member, {"items": items}), self.api.context
+                )
+                if r["statusCode"] == 201:
+                    self.open_order = json.loads(r["body"])["uid"]
+                    return
+                assert r["statusCode"] == 409, r  # a snack in an open order: pick others
+            raise AssertionError("no order could be placed")
+        self.api(
+            self.api.event("PUT", f"/snacks/order/{self.open_order}/", self.admin, {"status": "canceled"})
+        )
+        self.open_order = None
+
+    def run(self, n: int, mode: str) -> tuple[list[float], list[float]]:
+        """``n`` reads (``uncached`` | ``mixed``): their durations, and those of the writes."""
+        reads, writes = [], []
+        for i in range(n):
+            if mode == "mixed" and i % self.READS_PER_WRITE == 0:
+                started = time.perf_counter()
+                self.write()
+                writes.append(time.perf_counter() - started)
+            event, month = self.read_event(mode == "mixed")
+            if mode == "uncached":
+                self.bust(month)
+            started = time.perf_counter()
+            self.api(event)
+            reads.append(time.perf_counter() - started)
+        return reads, writes
+
+
+def _load_statistics() -> dict:
     orders = _int_env("BENCH_SNACKS_ORDERS", 100_000)
     load_s = _load_orders(orders)
     _vacuum()
     purchases = _sql("SELECT count(*) FROM snacks.purchases").scalar()
-    yield {
+    return {
         "metric": "load_s",
         "subject": "orders + purchases (set-based SQL)",
         "orders": orders,
@@ -310,32 +478,32 @@ def monthly_statistics(api: _Api, admin: str) -> Iterator[dict]:
         "value": round(load_s, 1),
         "unit": "s",
     }
+
+
+def monthly_statistics(api: _Api, admin: str) -> Iterator[dict]:
+    orders = _int_env("BENCH_SNACKS_ORDERS", 100_000)
+    yield _load_statistics()
     requests = _int_env("BENCH_SNACKS_STATS_REQUESTS", 300)
-    months = [(2025 + m // 12, m % 12 + 1) for m in range(24)]
-    rng = random.Random(4)
-    events = []
-    for _ in range(requests + 30):
-        y, m = rng.choice(months)
-        events.append(api.event("GET", "/snacks/statistics/", admin, query={"year": str(y), "month": str(m)}))
-    for e in events[:30]:
-        api(e)
-    samples = []
-    for e in events[30:]:
-        started = time.perf_counter()
-        api(e)
-        samples.append(time.perf_counter() - started)
-    ms = _ms(samples)
-    yield {
-        "metric": "latency",
-        "subject": "GET /snacks/statistics?year=&month= (figures, top snacks, 50 orders) via Lambda handler",
-        "orders": orders,
-        "orders_per_month": orders // 24,
-        "requests": requests,
-        **ms,
-        "value": ms["p95_ms"],
-        "unit": "ms",
-        "target_p95_ms": 50,
-    }
+    stats = _Stats(api, admin)
+    stats.run(30, "mixed")  # warm-up
+    for mode, label in (
+        ("uncached", "every read after a write to its month: the statement runs"),
+        ("mixed", f"1 write per {_Stats.READS_PER_WRITE} reads, half the reads of the current month"),
+    ):
+        reads, writes = stats.run(requests, mode)
+        ms = _ms(reads)
+        yield {
+            "metric": "latency",
+            "subject": f"GET /snacks/statistics?year=&month= via Lambda handler, {mode} ({label})",
+            "orders": orders,
+            "orders_per_month": orders // 24,
+            "requests": requests,
+            **ms,
+            "value": ms["p95_ms"],
+            "unit": "ms",
+            "target_p95_ms": 50,
+            **({"writes": len(writes), "write_p50_ms": _ms(writes)["p50_ms"]} if writes else {}),
+        }
 
 
 # ---------------------------------------------------------------------- argon2
@@ -377,15 +545,31 @@ def argon2_parameters() -> Iterator[dict]:
 
 
 def run() -> Iterator[dict]:
-    yield from argon2_parameters()
-    with database(), _environment():
+    cases = _cases()
+    url, why = redis_url()
+    yield {
+        "metric": "redis",
+        "subject": "Redis behind the counts and the rate limits",
+        "value": "fakeredis (in process)" if url.startswith("fakeredis://") else "redis server",
+        "url": re.sub(r"//[^@/]*@", "//", url),
+        "why": why,
+    }
+    if "argon2" in cases:
+        yield from argon2_parameters()
+    if not cases & {"toggle", "list", "stats"}:
+        return
+    with database(), _environment(url):
         api = _Api()
         with quiet_stdout():
-            toggles = list(reaction_toggle(api))
-            member = _token(api, "lister@bench.local")
-            admin = _token(api, "admin@bench.local", "admin")
-            lists = list(snack_list(api, member))
-            stats = list(monthly_statistics(api, admin))
-        yield from toggles
-        yield from lists
-        yield from stats
+            results = []
+            if "toggle" in cases:
+                results += list(reaction_toggle(api))
+            if "list" in cases or "stats" in cases:
+                member = _token(api, "lister@bench.local")
+                admin = _token(api, "admin@bench.local", "admin")
+            if "list" in cases or "stats" in cases:
+                # statistics join snack names: the snacks are loaded either way
+                results += list(snack_list(api, member, measure="list" in cases))
+            if "stats" in cases:
+                results += list(monthly_statistics(api, admin))
+        yield from results

@@ -1219,7 +1219,7 @@ async def statistics(request: Request, limit: Limit = None, cursor: Cursor = Non
     after = _order_cursor(cursor)
     with db.transaction() as conn:
         service.require_admin(service.current_user(conn, principal))
-        figures = repository.statistics(conn, p.start, p.end, 100)
+        figures = service.statistics(conn, p.start, p.end, 100)
         rows = repository.order_page(
             conn, user_id=None, start=p.start, end=p.end, status=None, limit=size + 1, after=after
         )

@@ -388,7 +388,9 @@ def create_order(user: User, items: Sequence[dict], note: str) -> dict:
         resolved = _resolve_items(conn, user, items)
         order = repository.insert_order(conn, user.id, note)
         _write_items(conn, order["id"], resolved)
-        return repository.order_view(conn, order["uid"])
+        row = repository.order_view(conn, order["uid"])
+    statistics_changed(row)
+    return row
 
 
 def get_order(conn: Any, user: User, uid: str) -> dict:
@@ -413,7 +415,9 @@ def edit_order(user: User, uid: str, items: Sequence[dict] | None, note: str | N
             repository.delete_purchases(conn, order["id"])
             _write_items(conn, order["id"], resolved)
         repository.touch_order(conn, order["id"], note)
-        return repository.order_view(conn, uid)
+        row = repository.order_view(conn, uid)
+    statistics_changed(row)
+    return row
 
 
 def transition(user: User, uid: str, target: str, estimated_arrival: dt.date | None) -> dict:
@@ -432,4 +436,67 @@ def transition(user: User, uid: str, target: str, estimated_arrival: dt.date | N
                     snacks=disliked,
                 )
         repository.write_status(conn, order, target, estimated_arrival, user.id)
-        return repository.order_view(conn, uid)
+        row = repository.order_view(conn, uid)
+    statistics_changed(row)
+    return row
+
+
+# -------------------------------------------------------------------- statistics
+
+#: a cached period's figures are trusted this long at most (they are exact while the
+#: generations hold; the bound only matters when a writer could not reach Redis to bump)
+STATS_FRESH_S = 300
+#: periods spanning more months than this are not cached (one generation key per month)
+STATS_CACHE_MAX_MONTHS = 13
+
+
+def _month_key(year: int, month: int) -> str:
+    return f"snacks:stats:gen:{year:04d}-{month:02d}"
+
+
+def _months(start: dt.datetime, end: dt.datetime) -> list[str]:
+    """Generation keys of the UTC months that ``[start, end)`` overlaps."""
+    last = end.astimezone(dt.UTC) - dt.timedelta(microseconds=1)
+    y, m = start.astimezone(dt.UTC).year, start.astimezone(dt.UTC).month
+    keys = []
+    while (y, m) <= (last.year, last.month) and len(keys) <= STATS_CACHE_MAX_MONTHS:
+        keys.append(_month_key(y, m))
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return keys
+
+
+def statistics(conn: Any, start: dt.datetime, end: dt.datetime, snack_limit: int) -> dict:
+    """The period's figures (``repository.statistics``), cached in Redis per period under the
+    generations of the months it overlaps: every committed order, purchase or status write
+    bumps its order's month (``statistics_changed``), so an entry read before a write is never
+    served after it. Redis unreachable: the statement runs (``opsdeck.cache``)."""
+    from opsdeck import cache
+
+    months = _months(start, end)
+    if len(months) > STATS_CACHE_MAX_MONTHS:
+        return repository.statistics(conn, start, end, snack_limit)
+    key = f"snacks:stats:{start.isoformat()}/{end.isoformat()}/{snack_limit}"
+    return cache.get_or_load(
+        key,
+        lambda: repository.statistics(conn, start, end, snack_limit),
+        fresh_s=STATS_FRESH_S,
+        generations=tuple(months),
+    ).value
+
+
+def statistics_changed(order: dict | None) -> None:
+    """After a committed write to ``order`` (its purchases, status or note): its month's cached
+    statistics are invalid everywhere. A failed bump is logged; entries then age out within
+    ``STATS_FRESH_S``."""
+    import redis
+
+    from opsdeck import cache
+    from opsdeck.observability import logger
+
+    if not order:
+        return
+    created = str(order["created_at"])  # UTC, ``YYYY-MM-DDTHH:MM:SS.ffffffZ``
+    try:
+        cache.bump(_month_key(int(created[0:4]), int(created[5:7])))
+    except redis.RedisError as exc:
+        logger.warning("statistics cache not invalidated", extra={"error": type(exc).__name__})

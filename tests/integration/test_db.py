@@ -401,3 +401,52 @@ def test_tcp_connections_disable_nagle(database_url):
             assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
     finally:
         engine.dispose()
+
+
+def test_begin_travels_with_the_first_statement_and_keeps_transactions_whole(database_url, monkeypatch):
+    """pgwire holds pg8000's BEGIN back and sends it with the transaction's first statement (one
+    round trip): the transaction still holds together, a failing first statement still rolls the
+    whole of it back, and autocommit or a simple query are not swept into a stale BEGIN."""
+    import pg8000.core
+    from sqlalchemy.exc import DBAPIError
+
+    engine = opsdeck_db.create_engine(database_url, pool_size=1)
+    flushes = []
+    real_flush = pg8000.core._flush
+    monkeypatch.setattr(pg8000.core, "_flush", lambda sock: (flushes.append(1), real_flush(sock))[1])
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("CREATE TABLE IF NOT EXISTS public.pgwire_begin (id int PRIMARY KEY)"))
+            conn.execute(text("TRUNCATE public.pgwire_begin"))
+            conn.commit()
+            flushes.clear()
+            conn.execute(text("INSERT INTO public.pgwire_begin VALUES (:i)"), {"i": 1})
+            assert len(flushes) == 1  # BEGIN + the statement, one round trip
+            assert conn.execute(text("SELECT now() = statement_timestamp()")).scalar() is False  # one txn
+            conn.rollback()
+        with engine.connect() as conn:  # rolled back: the insert ran inside the transaction
+            assert conn.execute(text("SELECT count(*) FROM public.pgwire_begin")).scalar() == 0
+            conn.rollback()
+            with pytest.raises(DBAPIError, match="duplicate key"):
+                conn.execute(
+                    text("INSERT INTO public.pgwire_begin VALUES (:i), (:i)"), {"i": 2}
+                )  # fails as the first statement of its transaction
+            conn.rollback()
+            with pytest.raises(UnicodeEncodeError):  # unencodable: nothing sent, BEGIN still held
+                conn.execute(text("SELECT CAST(:v AS text)"), {"v": "lone \ud800 surrogate"})
+            conn.rollback()
+            auto = conn.execution_options(isolation_level="AUTOCOMMIT")
+            auto.execute(text("VACUUM public.pgwire_begin"))  # would fail inside a transaction
+            auto.execute(text("INSERT INTO public.pgwire_begin VALUES (:i)"), {"i": 3})
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))  # a simple query opens its transaction (BEGIN on its own)
+            conn.execute(text("INSERT INTO public.pgwire_begin VALUES (:i)"), {"i": 4})
+            conn.rollback()
+            ids = conn.execute(text("SELECT array_agg(id ORDER BY id) FROM public.pgwire_begin")).scalar()
+            assert ids == [3]  # autocommitted 3 stays, 4 rolled back with its transaction
+            conn.rollback()
+    finally:
+        with engine.connect() as conn:
+            conn.execute(text("DROP TABLE IF EXISTS public.pgwire_begin"))
+            conn.commit()
+        engine.dispose()

@@ -136,3 +136,35 @@ def test_statistics_are_for_admins(client):
     client.admin()
     m = client.member("mina@example.com")
     assert client.call("GET", "/snacks/statistics/", m, query={"year": "2024"}).status == 403
+
+
+def test_cached_figures_follow_every_order_write(client, redis_client):
+    """Figures are cached per period in Redis; a new order, an edit and a status change each
+    show in the next read of their month (and of a range or year overlapping it), never the
+    figures cached before."""
+    import datetime as dt
+
+    admin = client.admin()
+    m = client.member("mina@example.com")
+    a, b = client.snack(admin, "A", "KRW", "1000"), client.snack(admin, "B", "KRW", "250")
+    now = dt.datetime.now(dt.UTC)
+
+    def figures(**query):
+        query = query or {"year": now.year, "month": now.month}
+        r = client.call("GET", "/snacks/statistics/", admin, query={k: str(v) for k, v in query.items()})
+        assert r.status == 200, r
+        body = r.json()
+        return body["order_count"], body["snack_quantity"], body["amount"]
+
+    assert figures() == (0, 0, {})
+    assert figures(year=now.year) == (0, 0, {})
+    assert redis_client.keys("snacks:stats:20*")  # cached
+    order = client.order(m, (a["uid"], 2)).json()
+    assert figures() == (1, 2, {"KRW": "2000.00"})
+    assert figures(year=now.year) == (1, 2, {"KRW": "2000.00"})
+    edit = {"items": [{"snack_uid": b["uid"], "quantity": 3}]}
+    assert client.call("PUT", f"/snacks/order/{order['uid']}/", m, edit).status == 200
+    assert figures() == (1, 3, {"KRW": "750.00"})
+    assert client.status(admin, order["uid"], "canceled").status == 200
+    assert figures() == (0, 0, {})
+    assert figures(year=now.year) == (0, 0, {})

@@ -448,11 +448,15 @@ _bearer_scheme = bearer_scheme
 
 
 @raises(Unauthorized)
-def current_principal(
+async def current_principal(
     request: Request,
     _credentials: HTTPAuthorizationCredentials | None = Security(_bearer_scheme),
 ) -> Principal:
-    """FastAPI dependency: the authenticated caller (401 otherwise)."""
+    """FastAPI dependency: the authenticated caller (401 otherwise). ``async``: FastAPI runs a
+    sync dependency in a worker thread (~0.3 ms a request here). This one is a dict lookup for
+    a remembered token and ~170 µs of signature check for a new one; the only I/O is the JWKS
+    fetch on a cold or unknown ``kid`` (a Lambda serves one request at a time, so holding the
+    event loop for it costs no other request). Every ``require_roles`` builds on it."""
     # ``_credentials`` only documents the bearer scheme in OpenAPI; ``authenticate`` decides.
     return authenticate(request)
 

@@ -1,4 +1,4 @@
-"""Two fixes to how pg8000 talks to PostgreSQL, installed once by ``opsdeck.db.create_engine``.
+"""Three fixes to how pg8000 talks to PostgreSQL, installed once by ``opsdeck.db.create_engine``.
 
 pg8000 is pure Python (no compiled driver to ship in the layer); it spends its time on two
 things a statement does not need:
@@ -15,6 +15,17 @@ things a statement does not need:
   ErrorResponse + ReadyForQuery, which pg8000's reply loop already turns into the same
   exception. The parameters are encoded before anything is sent, so an unencodable value still
   fails before the statement reaches the server. ``COPY`` (a ``stream``) keeps pg8000's own path.
+  No ``Flush`` between the messages (pg8000 sends one after each): the server then answers
+  with one packet at the ``Sync``, so the client wakes once per statement, not three times.
+* **A round trip for BEGIN.** pg8000 opens every transaction with its own ``begin
+  transaction`` query and waits for it before sending the first statement. The ``BEGIN`` is
+  instead held back and sent in front of that statement, in the same ``Sync`` (what psycopg's
+  pipeline mode does): one round trip fewer per transaction. Inside one ``Sync`` the messages
+  run in order and an error skips the rest, so a ``BEGIN`` that failed runs no statement; a
+  ``BEGIN`` executed there opens a transaction block that outlives the ``Sync``. A held-back
+  ``BEGIN`` is sent on its own before a statement without parameters (a simple query, which
+  may hold several statements) or a ``COPY``, and is dropped when the connection is already
+  in a transaction or has switched to autocommit.
 
 Both keep pg8000's behaviour and results; ``tests/integration/test_db.py`` holds them to it. They
 are written against pg8000 1.31 (pinned ``<2``) and installed only when its functions have the
@@ -30,7 +41,7 @@ from typing import Any
 
 
 def install() -> None:
-    """Install both (idempotent)."""
+    """Install all three (idempotent)."""
     _cache_placeholder_rewrite()
     _one_round_trip_per_statement()
 
@@ -42,6 +53,7 @@ def installed() -> bool:
     return bool(
         getattr(pg8000.legacy.convert_paramstyle, "opsdeck", False)
         and getattr(pg8000.core.CoreConnection.execute_unnamed, "opsdeck", False)
+        and getattr(pg8000.core.CoreConnection.execute_simple, "opsdeck", False)
     )
 
 
@@ -69,28 +81,80 @@ def _cache_placeholder_rewrite() -> None:
     pg8000.legacy.convert_paramstyle = convert_paramstyle
 
 
+#: the exact text pg8000's cursor sends to open a transaction
+BEGIN = "begin transaction"
+_HELD = "_opsdeck_begin_held"
+
+
 def _one_round_trip_per_statement() -> None:
     from pg8000 import core
     from pg8000.converters import make_params
 
     original = core.CoreConnection.execute_unnamed
+    original_simple = core.CoreConnection.execute_simple
     expected = ["self", "statement", "vals", "oids", "stream"]
-    if getattr(original, "opsdeck", False) or list(inspect.signature(original).parameters) != expected:
+    if (
+        getattr(original, "opsdeck", False)
+        or list(inspect.signature(original).parameters) != expected
+        or list(inspect.signature(original_simple).parameters) != ["self", "statement"]
+        or not all(
+            hasattr(core, n) for n in ("EXECUTE_MSG", "SYNC_MSG", "PARSE", "BIND", "DESCRIBE", "H_pack")
+        )
+    ):
         return
+    begin_parse = core.NULL_BYTE + BEGIN.encode() + core.NULL_BYTE + core.H_pack(0)
+    begin_bind = core.NULL_BYTE + core.NULL_BYTE + core.H_pack(0) + core.H_pack(0) + core.H_pack(0)
+
+    def take_held_begin(self: Any) -> bool:
+        """Whether a held-back BEGIN is still due (and forget it either way)."""
+        if not self.__dict__.pop(_HELD, False):
+            return False
+        return not self._in_transaction and not getattr(self, "autocommit", False)
+
+    def execute_simple(self: Any, statement: str) -> Any:
+        if statement == BEGIN and not self._in_transaction:
+            self.__dict__[_HELD] = True  # sent with the next statement
+            return core.Context(statement)
+        if take_held_begin(self):
+            original_simple(self, BEGIN)
+        return original_simple(self, statement)
 
     def execute_unnamed(self: Any, statement: str, vals: Any = (), oids: Any = (), stream: Any = None) -> Any:
         if stream is not None:  # COPY: pg8000's own message exchange
+            if take_held_begin(self):
+                original_simple(self, BEGIN)
             return original(self, statement, vals=vals, oids=oids, stream=stream)
+        # every message is built (and every value encoded) before anything is written
         params = make_params(self.py_types, vals)
+        parse = bytearray(core.NULL_BYTE)
+        parse.extend(statement.encode(self._client_encoding) + core.NULL_BYTE)
+        parse.extend(core.H_pack(len(oids)))
+        for oid in oids:
+            parse.extend(core.i_pack(0 if oid == -1 else oid))
+        bind = bytearray(core.NULL_BYTE + core.NULL_BYTE + core.H_pack(0) + core.H_pack(len(params)))
+        for value in params:
+            if value is None:
+                bind.extend(core.i_pack(-1))
+            else:
+                encoded = value.encode(self._client_encoding)
+                bind.extend(core.i_pack(len(encoded)))
+                bind.extend(encoded)
+        bind.extend(core.H_pack(0))
         context = core.Context(statement)
-        self.send_PARSE(core.NULL_BYTE, statement, oids)
-        self.send_DESCRIBE_STATEMENT(core.NULL_BYTE)
-        self.send_BIND(core.NULL_BYTE, params)
-        self.send_EXECUTE()
+        if take_held_begin(self):
+            self._send_message(core.PARSE, begin_parse)
+            self._send_message(core.BIND, begin_bind)
+            core._write(self._sock, core.EXECUTE_MSG)
+        self._send_message(core.PARSE, parse)
+        self._send_message(core.DESCRIBE, core.STATEMENT + core.NULL_BYTE)
+        self._send_message(core.BIND, bind)
+        core._write(self._sock, core.EXECUTE_MSG)
         core._write(self._sock, core.SYNC_MSG)
         core._flush(self._sock)
         self.handle_messages(context)
         return context
 
     execute_unnamed.opsdeck = True  # type: ignore[attr-defined]
+    execute_simple.opsdeck = True  # type: ignore[attr-defined]
     core.CoreConnection.execute_unnamed = execute_unnamed
+    core.CoreConnection.execute_simple = execute_simple
