@@ -462,7 +462,8 @@ def recommend(
         rec(
             "address_review_themes",
             "medium",
-            f"{(share * 100).quantize(Decimal('1'))}% of the {review_summary['reviews_read']} latest reviews read "
+            f"{(share * 100).quantize(Decimal('1'))}% of the {review_summary['reviews_read']} latest reviews "
+            "read "
             "are 1-2 stars: address their themes"
             + (f" (e.g. \u201c{example[:80]}\u201d)." if example else "."),
         )

@@ -881,6 +881,8 @@ def ingest_totals(conn: Connection) -> dict[str, Any]:
             SELECT count(*) FILTER (WHERE status = 'succeeded') AS jobs_succeeded,
                    count(*) FILTER (WHERE status = 'failed') AS jobs_failed,
                    coalesce(sum(items_ok), 0) AS items_ok, coalesce(sum(items_failed), 0) AS items_failed,
+                   coalesce(sum(reviews_ok), 0) AS reviews_ok,
+                   coalesce(sum(reviews_failed), 0) AS reviews_failed,
                    coalesce(sum(cost_usd), 0) AS cost_usd
             FROM {S}.ingest_jobs
             """
