@@ -50,8 +50,9 @@ RATE = 5.0
 CLIENT_MARGIN = 0.98
 INGEST_ASINS = 5_000
 WORKERS = 4
-#: the reviews actor's default (``APIFY_REVIEWS_PER_ASIN``)
-REVIEWS_PER_ASIN = 10
+#: the reviews actor's default (``APIFY_REVIEWS_PER_ASIN``); ``BENCH_PM_REVIEWS=0`` leaves the
+#: reviews out (only to compare with the code before reviews existed, like for like)
+REVIEWS_PER_ASIN = int(os.environ.get("BENCH_PM_REVIEWS", "10"))
 
 
 def _asins(n: int, prefix: str = "B0BN") -> list[str]:
@@ -141,7 +142,11 @@ def _land_all(jobs, items: dict[str, Any], reviews: dict[str, list[Any]], captur
     started = time.perf_counter()
     for job in jobs:
         product = ActorResult([items[a] for a in job.asins], Decimal("0.25"), "run", "async")
-        review = ActorResult([r for a in job.asins for r in reviews[a]], Decimal("0.75"), "run2", "async")
+        review = (
+            ActorResult([r for a in job.asins for r in reviews[a]], Decimal("0.75"), "run2", "async")
+            if REVIEWS_PER_ASIN
+            else None
+        )
         ingest.land(job, product, review, settings, captured, thresholds=thresholds)
     return time.perf_counter() - started
 
@@ -155,9 +160,9 @@ def _throughput() -> Iterable[dict[str, Any]]:
     day2 = day1 + timedelta(days=1)
     per_asin = REVIEWS_PER_ASIN
     first = {a: sim.item(a) for a in asins}
-    first_reviews = {a: sim.reviews(a, per_asin) for a in asins}
+    first_reviews = {a: sim.reviews(a, per_asin) if per_asin else [] for a in asins}
     second = {a: sim.item(a) for a in asins}
-    second_reviews = {a: sim.reviews(a, per_asin) for a in asins}
+    second_reviews = {a: sim.reviews(a, per_asin) if per_asin else [] for a in asins}
     elapsed1 = _land_all(_plan_jobs(asins, day1), first, first_reviews, day1)
     elapsed2 = _land_all(_plan_jobs(asins, day2), second, second_reviews, day2)
     from sqlalchemy import text

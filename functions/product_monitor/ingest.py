@@ -8,12 +8,12 @@ A job (50-100 ASINs) goes:
    bucket; a 429 halves the shared rate, successes bring it back); a run still going at the
    function's deadline is remembered (``apify_run_id``) and resumed by the redelivery, never
    paid twice;
-3. **stage** — every item as returned into ``staging_raw.raw_events`` (own transaction: kept
-   for audit and replay even if what follows fails);
+3. **stage** — every item as returned into ``staging_raw.raw_events`` (in the promotion's
+   transaction, the promotion in a savepoint: kept for audit and replay even if it fails);
 4. **normalise** — defensively; unreadable items, items for ASINs not asked for, and duplicates
    become the job's ``errors`` (the run's error list), never rows;
-5. **promote** — ``repository.promote``: ONE transaction (products, metrics, alerts, job,
-   run counters, run KPIs when it was the last job);
+5. **promote** — ``repository.promote``: all or nothing (products, metrics, review summaries,
+   alerts, job, run counters, run KPIs when it was the last job);
 6. **after commit** — cache generations bumped for the ASINs written, the reports and
    recommendations of the affected ASINs regenerated (a new version only when the content
    changed), and the new product summaries written through to the cache (the seed's
@@ -441,9 +441,12 @@ def land(
     reviews_error: str | None = None,
     thresholds: domain.Thresholds | None = None,
 ) -> Landed:
-    """What the worker does with a job's Apify items: stage them (own transaction: kept even if
-    the promotion fails), normalise, promote (ONE transaction)."""
+    """What the worker does with a job's Apify items: stage them, normalise, promote — in ONE
+    transaction (one commit, one WAL flush), the promotion inside a savepoint: when it fails,
+    the savepoint is rolled back, the staged raw items still commit (kept for audit and
+    replay), and the error is raised after the commit."""
     review_items = reviews.items if reviews is not None else []
+    failure: BaseException | None = None
     with db.transaction() as conn:
         repository.write_raw(
             conn,
@@ -454,28 +457,35 @@ def land(
             },
             received,
         )
-    norm = normalise_all(result.items, job.asins, received)
-    rnorm = normalise_reviews(review_items, job.asins, received)
-    errors = norm.errors + rnorm.errors
-    if reviews_error is not None:
-        errors.append(_error("reviews", None, None, reviews_error))
-    costs = [c for c in (result.cost_usd, reviews.cost_usd if reviews is not None else None) if c is not None]
-    cost = sum(costs, Decimal(0)) if costs else None
-    with db.transaction() as conn:
-        done = repository.promote(
-            conn,
-            job.id,
-            job.run_id,
-            norm.items,
-            errors,
-            norm.missing,
-            cost,
-            thresholds or thresholds_of(settings),
-            received,
-            reviews=rnorm.summaries,
-            reviews_ok=rnorm.ok,
-            reviews_failed=len(rnorm.errors) + (reviews_error is not None),
-        )
+        norm = normalise_all(result.items, job.asins, received)
+        rnorm = normalise_reviews(review_items, job.asins, received)
+        errors = norm.errors + rnorm.errors
+        if reviews_error is not None:
+            errors.append(_error("reviews", None, None, reviews_error))
+        costs = [
+            c for c in (result.cost_usd, reviews.cost_usd if reviews is not None else None) if c is not None
+        ]
+        cost = sum(costs, Decimal(0)) if costs else None
+        try:
+            with conn.begin_nested():
+                done = repository.promote(
+                    conn,
+                    job.id,
+                    job.run_id,
+                    norm.items,
+                    errors,
+                    norm.missing,
+                    cost,
+                    thresholds or thresholds_of(settings),
+                    received,
+                    reviews=rnorm.summaries,
+                    reviews_ok=rnorm.ok,
+                    reviews_failed=len(rnorm.errors) + (reviews_error is not None),
+                )
+        except Exception as exc:  # rolled back to the savepoint: the raw items commit all the same
+            failure = exc
+    if failure is not None:
+        raise failure
     return Landed(norm, rnorm, done, cost)
 
 
