@@ -9,7 +9,7 @@ A job (50-100 ASINs) goes:
    function's deadline is remembered (``apify_run_id``) and resumed by the redelivery, never
    paid twice;
 3. **stage** — every item as returned into ``staging_raw.raw_events`` (in the promotion's
-   transaction, the promotion in a savepoint: kept for audit and replay even if it fails);
+   first statement; staged alone if the promotion fails: kept for audit and replay);
 4. **normalise** — defensively; unreadable items, items for ASINs not asked for, and duplicates
    become the job's ``errors`` (the run's error list), never rows;
 5. **promote** — ``repository.promote``: all or nothing (products, metrics, review summaries,
@@ -441,51 +441,46 @@ def land(
     reviews_error: str | None = None,
     thresholds: domain.Thresholds | None = None,
 ) -> Landed:
-    """What the worker does with a job's Apify items: stage them, normalise, promote — in ONE
-    transaction (one commit, one WAL flush), the promotion inside a savepoint: when it fails,
-    the savepoint is rolled back, the staged raw items still commit (kept for audit and
-    replay), and the error is raised after the commit."""
+    """What the worker does with a job's Apify items: normalise them, then stage and promote them
+    in ONE transaction of two round trips (one WAL flush). When the promotion fails, the raw
+    items are staged on their own after the rollback (kept for audit and replay) and the error
+    is raised. (A worker killed mid-transaction stages nothing: its job is redelivered, the Apify
+    runs are resumed by their ids and their datasets read again.)"""
     review_items = reviews.items if reviews is not None else []
-    failure: BaseException | None = None
-    with db.transaction() as conn:
-        repository.write_raw(
-            conn,
-            job,
-            {
-                "product": (settings.apify_actor, result.items),
-                "reviews": (settings.apify_reviews_actor, review_items),
-            },
-            received,
-        )
-        norm = normalise_all(result.items, job.asins, received)
-        rnorm = normalise_reviews(review_items, job.asins, received)
-        errors = norm.errors + rnorm.errors
-        if reviews_error is not None:
-            errors.append(_error("reviews", None, None, reviews_error))
-        costs = [
-            c for c in (result.cost_usd, reviews.cost_usd if reviews is not None else None) if c is not None
-        ]
-        cost = sum(costs, Decimal(0)) if costs else None
+    raw = repository.RawItems(
+        job.attempts, received, settings.apify_actor, result.items, settings.apify_reviews_actor, review_items
+    )
+    norm = normalise_all(result.items, job.asins, received)
+    rnorm = normalise_reviews(review_items, job.asins, received)
+    errors = norm.errors + rnorm.errors
+    if reviews_error is not None:
+        errors.append(_error("reviews", None, None, reviews_error))
+    costs = [c for c in (result.cost_usd, reviews.cost_usd if reviews is not None else None) if c is not None]
+    cost = sum(costs, Decimal(0)) if costs else None
+    try:
+        with db.transaction() as conn:
+            done = repository.promote(
+                conn,
+                job.id,
+                job.run_id,
+                norm.items,
+                errors,
+                norm.missing,
+                cost,
+                thresholds or thresholds_of(settings),
+                received,
+                reviews=rnorm.summaries,
+                reviews_ok=rnorm.ok,
+                reviews_failed=len(rnorm.errors) + (reviews_error is not None),
+                raw=raw,
+            )
+    except Exception:
         try:
-            with conn.begin_nested():
-                done = repository.promote(
-                    conn,
-                    job.id,
-                    job.run_id,
-                    norm.items,
-                    errors,
-                    norm.missing,
-                    cost,
-                    thresholds or thresholds_of(settings),
-                    received,
-                    reviews=rnorm.summaries,
-                    reviews_ok=rnorm.ok,
-                    reviews_failed=len(rnorm.errors) + (reviews_error is not None),
-                )
-        except Exception as exc:  # rolled back to the savepoint: the raw items commit all the same
-            failure = exc
-    if failure is not None:
-        raise failure
+            with db.transaction() as conn:
+                repository.write_raw(conn, job, raw)
+        except Exception as exc:  # the database is gone: the original error says more
+            logger.warning("raw items not staged", extra={"job_id": str(job.id), "error": type(exc).__name__})
+        raise
     return Landed(norm, rnorm, done, cost)
 
 

@@ -353,37 +353,48 @@ _RAW_ASIN = (
 )
 
 
-def write_raw(
-    conn: Connection,
-    job: Job,
-    batches: Mapping[str, tuple[str, Sequence[Any]]],
-    received: datetime,
-) -> int:
-    """Every item as returned, per source (``product`` / ``reviews`` → ``(actor, items)``), in one
-    statement: each source's items travel as ONE JSON array the server splits."""
-    sources = [(src, actor, items) for src, (actor, items) in batches.items() if items]
-    if not sources:
-        return 0
-    params: dict[str, Any] = {"job": job.id, "run": job.run_id, "attempt": job.attempts, "at": received}
-    values = []
-    for i, (src, actor, items) in enumerate(sources):
-        params[f"s{i}"], params[f"a{i}"], params[f"i{i}"] = src, actor, _json(items)
-        values.append(f"(CAST(:s{i} AS text), CAST(:a{i} AS text), CAST(:i{i} AS jsonb))")
-    return conn.execute(
-        text(
-            f"""
-            INSERT INTO staging_raw.raw_events
-                (job_id, run_id, attempt, source, item_index, asin, actor, received_at, item)
-            SELECT :job, :run, :attempt, s.source, e.n - 1,
-                   CASE WHEN {_RAW_ASIN} ~ '^[A-Z0-9]{{10}}$' THEN {_RAW_ASIN} END,
-                   s.actor, :at, e.item
-            FROM (VALUES {", ".join(values)}) AS s(source, actor, items)
-            CROSS JOIN LATERAL jsonb_array_elements(s.items) WITH ORDINALITY AS e(item, n)
-            ON CONFLICT ON CONSTRAINT raw_events_job_item DO NOTHING
-            """
-        ),
-        params,
-    ).rowcount
+#: the raw items of both sources (``:p_*`` product, ``:r_*`` reviews; an empty JSON array inserts
+#: nothing), as one INSERT: each source's items travel as ONE JSON array the server splits
+_RAW_INSERT = f"""
+    INSERT INTO staging_raw.raw_events
+        (job_id, run_id, attempt, source, item_index, asin, actor, received_at, item)
+    SELECT CAST(:job AS uuid), CAST(:raw_run AS uuid), CAST(:raw_attempt AS integer), s.source, e.n - 1,
+           CASE WHEN {_RAW_ASIN} ~ '^[A-Z0-9]{{10}}$' THEN {_RAW_ASIN} END,
+           s.actor, CAST(:raw_at AS timestamptz), e.item
+    FROM (VALUES ('product', CAST(:p_actor AS text), CAST(:p_items AS jsonb)),
+                 ('reviews', CAST(:r_actor AS text), CAST(:r_items AS jsonb))) AS s(source, actor, items)
+    CROSS JOIN LATERAL jsonb_array_elements(s.items) WITH ORDINALITY AS e(item, n)
+    ON CONFLICT ON CONSTRAINT raw_events_job_item DO NOTHING
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class RawItems:
+    """A job attempt's items as Apify returned them, per source, with the actors' ids."""
+
+    attempt: int
+    received_at: datetime
+    product_actor: str
+    product: Sequence[Any]
+    reviews_actor: str
+    reviews: Sequence[Any]
+
+    def params(self, run_id: uuid.UUID) -> dict[str, Any]:
+        return {
+            "raw_run": run_id,
+            "raw_attempt": self.attempt,
+            "raw_at": self.received_at,
+            "p_actor": self.product_actor,
+            "p_items": _json(list(self.product)),
+            "r_actor": self.reviews_actor,
+            "r_items": _json(list(self.reviews)),
+        }
+
+
+def write_raw(conn: Connection, job: Job, raw: RawItems) -> int:
+    """Stage ``raw`` alone (the promotion stages it in its first statement; this is for when the
+    promotion failed: the raw items are kept for audit and replay all the same)."""
+    return conn.execute(text(_RAW_INSERT), {"job": job.id, **raw.params(job.run_id)}).rowcount
 
 
 @dataclass(frozen=True, slots=True)
@@ -504,9 +515,9 @@ def _set(types: Mapping[str, str], key: Sequence[str]) -> str:
 
 
 #: lock the job row (a duplicate delivery waits here), read the previous metrics of its ASINs
-#: for the anomaly rules: one round trip
-_LOCK_AND_PREVIOUS = text(
-    f"""
+#: for the anomaly rules: one round trip; the worker's variant stages the raw items in the same
+#: statement (``_STAGE_LOCK_AND_PREVIOUS``)
+_LOCK_AND_PREVIOUS_SQL = f"""
     SELECT j.status, m.asin, m.date, m.price, m.rating, m.bsr, m.in_stock
     FROM (SELECT status FROM {S}.ingest_jobs WHERE id = :job FOR UPDATE) AS j
     LEFT JOIN LATERAL (
@@ -517,8 +528,9 @@ _LOCK_AND_PREVIOUS = text(
             ORDER BY d.date DESC LIMIT 1
         ) d
     ) AS m ON true
-    """
-)
+"""
+_LOCK_AND_PREVIOUS = text(_LOCK_AND_PREVIOUS_SQL)
+_STAGE_LOCK_AND_PREVIOUS = text(f"WITH raw AS ({_RAW_INSERT} RETURNING 1)\n{_LOCK_AND_PREVIOUS_SQL}")
 
 _COLS = ", ".join
 #: every write of a promotion in ONE statement (data-modifying CTEs: all run, in one snapshot;
@@ -620,12 +632,13 @@ def promote(
     reviews: Sequence[Mapping[str, Any]] = (),
     reviews_failed: int = 0,
     reviews_ok: int | None = None,
+    raw: RawItems | None = None,
     replay: bool = False,
 ) -> Promotion:
     """Products, metrics, review summaries, alerts and the job's outcome: all of it, once, or nothing.
 
-    Two round trips whatever the batch size (lock + previous metrics; every write), a third
-    when the job is its run's last (the run's KPIs).
+    Two round trips whatever the batch size (the raw items staged + the job locked + the previous
+    metrics read; every write), a third when the job is its run's last (the run's KPIs).
     """
     latest: dict[str, Normalised] = {}
     for n in items:  # one row per ASIN: the latest capture wins
@@ -639,15 +652,16 @@ def promote(
         if not _partition_exists(conn, day):
             ensure_partitions(conn, day, 1)
     first_day = min(days) if days else now.date()
-    rows = conn.execute(
-        _LOCK_AND_PREVIOUS,
-        {
-            "job": job_id,
-            "asins": _arr(latest) if unique else "{}",
-            "day": first_day,
-            "lo": first_day - timedelta(days=PREVIOUS_WINDOW_DAYS),
-        },
-    ).all()
+    params = {
+        "job": job_id,
+        "asins": _arr(latest) if unique else "{}",
+        "day": first_day,
+        "lo": first_day - timedelta(days=PREVIOUS_WINDOW_DAYS),
+    }
+    if raw is not None:
+        rows = conn.execute(_STAGE_LOCK_AND_PREVIOUS, {**params, **raw.params(run_id)}).all()  # type: ignore[arg-type]
+    else:
+        rows = conn.execute(_LOCK_AND_PREVIOUS, params).all()
     status = rows[0][0] if rows else None
     if status == "succeeded" and not replay:
         return Promotion("duplicate")
