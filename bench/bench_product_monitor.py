@@ -4,11 +4,13 @@ Database: ``bench.support.database()`` (a throwaway migrated database). Redis: `
 (database 14, flushed), else the in-process fake. SQS: moto in process. The Apify simulator
 runs in process over real HTTP (uvicorn on 127.0.0.1:0), as in the tests.
 
-1. **normalise + promote** — 10,000 simulated Apify items in jobs of 100: ``ingest.normalise_all``
-   + ``repository.promote`` (products, metrics, anomaly alerts against the previous day, job and
-   run counters: one transaction per job), first into empty tables, then the same ASINs again
-   the next day (every row updated, anomalies computed against day one). Items/s, target
-   ≥ 10,000 at batch 100.
+1. **normalise + promote** — 10,000 simulated Apify product items in jobs of 100, each with
+   its ASINs' review items (10 per ASIN, the default), through ``ingest.land`` — what the worker
+   does once Apify answered: both actors' raw items staged (own transaction), normalised,
+   promoted (products, metrics, review summaries, anomaly alerts against the previous day, job
+   and run counters, the run closed with its KPIs: one transaction per job) — first into empty
+   tables, then the same ASINs again the next day (products updated, anomalies computed against
+   day one). Product items/s (target ≥ 10,000 at batch 100), and all raw items/s.
 2. **GET /v1/products/{asin} through the Lambda handler** (Mangum, JWT, cache, ETag, telemetry):
    cache-hit p50/p99 on one warm ASIN; then a Zipf workload (s = 1.1) over the 10,000 ASINs
    with 1 % writes mixed in (a new metric row for the ASIN, then what the worker does after
@@ -48,6 +50,9 @@ RATE = 5.0
 CLIENT_MARGIN = 0.98
 INGEST_ASINS = 5_000
 WORKERS = 4
+#: the reviews actor's default (``APIFY_REVIEWS_PER_ASIN``); ``BENCH_PM_REVIEWS=0`` leaves the
+#: reviews out (only to compare with the code before reviews existed, like for like)
+REVIEWS_PER_ASIN = int(os.environ.get("BENCH_PM_REVIEWS", "10"))
 
 
 def _asins(n: int, prefix: str = "B0BN") -> list[str]:
@@ -119,24 +124,30 @@ def _plan_jobs(asins: list[str], now: datetime) -> list[Any]:
 
     with db.transaction() as conn:
         repository.ensure_partitions(conn, now.date() - timedelta(days=40), 3)
-        _, jobs = repository.create_run(conn, "manual", "bench", domain.shard(asins, BATCH, 50), now)
-    return jobs
+        run_id, jobs = repository.create_run(conn, "manual", "bench", domain.shard(asins, BATCH, 50), now)
+    return [repository.Job(job_id, run_id, batch, 1, None) for job_id, batch in jobs]
 
 
-def _promote_all(jobs, items_by_asin: dict[str, Any], captured: datetime) -> float:
-    from functions.product_monitor import ingest, repository
+def _land_all(jobs, items: dict[str, Any], reviews: dict[str, list[Any]], captured: datetime) -> float:
+    """What the worker does once Apify answered (``ingest.land``): raw items of both actors
+    staged, normalised, promoted with the run's counters — per job, timed together."""
+    from decimal import Decimal
+
+    from functions.product_monitor import ingest
+    from functions.product_monitor.apify import ActorResult
     from functions.product_monitor.settings import load
-    from opsdeck import db
 
-    thresholds = ingest.thresholds_of(load())
+    settings = load()
+    thresholds = ingest.thresholds_of(settings)
     started = time.perf_counter()
-    for job_id, asins in jobs:
-        raw = [items_by_asin[a] for a in asins]
-        norm = ingest.normalise_all(raw, asins, captured)
-        with db.transaction() as conn:
-            repository.promote(
-                conn, job_id, None, norm.items, norm.errors, norm.missing, None, thresholds, captured
-            )
+    for job in jobs:
+        product = ActorResult([items[a] for a in job.asins], Decimal("0.25"), "run", "async")
+        review = (
+            ActorResult([r for a in job.asins for r in reviews[a]], Decimal("0.75"), "run2", "async")
+            if REVIEWS_PER_ASIN
+            else None
+        )
+        ingest.land(job, product, review, settings, captured, thresholds=thresholds)
     return time.perf_counter() - started
 
 
@@ -147,25 +158,40 @@ def _throughput() -> Iterable[dict[str, Any]]:
     sim = simulator.Simulator(seed=7)
     day1 = datetime.now(UTC).replace(hour=0, minute=30) - timedelta(days=1)
     day2 = day1 + timedelta(days=1)
+    per_asin = REVIEWS_PER_ASIN
     first = {a: sim.item(a) for a in asins}
+    first_reviews = {a: sim.reviews(a, per_asin) if per_asin else [] for a in asins}
     second = {a: sim.item(a) for a in asins}
-    elapsed1 = _promote_all(_plan_jobs(asins, day1), first, day1)
-    elapsed2 = _promote_all(_plan_jobs(asins, day2), second, day2)
+    second_reviews = {a: sim.reviews(a, per_asin) if per_asin else [] for a in asins}
+    elapsed1 = _land_all(_plan_jobs(asins, day1), first, first_reviews, day1)
+    elapsed2 = _land_all(_plan_jobs(asins, day2), second, second_reviews, day2)
     from sqlalchemy import text
 
     from opsdeck import db
 
     with db.transaction() as conn:
         rows = conn.execute(text("SELECT count(*) FROM product_monitor.product_metrics_daily")).scalar()
+        summaries = conn.execute(text("SELECT count(*) FROM product_monitor.review_summaries")).scalar()
+        raw = conn.execute(text("SELECT count(*) FROM staging_raw.raw_events")).scalar()
         alerts = conn.execute(text("SELECT count(*) FROM product_monitor.alerts")).scalar()
+        closed = conn.execute(
+            text("SELECT count(*) FROM product_monitor.ingest_runs WHERE status = 'succeeded'")
+        ).scalar()
+    reviews = sum(map(len, first_reviews.values())) + sum(map(len, second_reviews.values()))
     yield {
         "bench": "product_monitor.normalise_promote",
         "items": N_ASINS,
         "batch": BATCH,
+        "reviews_per_asin": per_asin,
         "empty_tables_items_per_s": round(N_ASINS / elapsed1),
         "next_day_items_per_s": round(N_ASINS / elapsed2),
+        "empty_tables_raw_items_per_s": round((N_ASINS + reviews / 2) / elapsed1),
+        "next_day_raw_items_per_s": round((N_ASINS + reviews / 2) / elapsed2),
         "metric_rows": rows,
+        "review_summaries": summaries,
+        "raw_events": raw,
         "alerts_next_day": alerts,
+        "runs_closed": closed,
         "target_items_per_s": 10_000,
     }
 

@@ -239,7 +239,11 @@ def _recommendation(asin: str) -> dict[str, Any]:
 # ----------------------------------------------------------------------- reads
 
 
-@router.get("/products/{asin}", summary="Product summary with the latest metrics", responses=NOT_FOUND)
+@router.get(
+    "/products/{asin}",
+    summary="Product summary with the latest metrics and review summary",
+    responses=NOT_FOUND,
+)
 async def get_product(request: Request, asin: Asin, _: Viewer) -> Response:
     return _cached(
         request, cachekeys.summary(asin), lambda: _summary(asin), cachekeys.SUMMARY, (cachekeys.gen(asin),)
@@ -539,6 +543,35 @@ EXAMPLES: dict[tuple[str, str], Any] = {
         "url": "https://www.amazon.com/dp/B0CX23V2ZK",
         "updated_at": "2026-12-03T00:31:12.004+00:00",
         "latest": _LATEST,
+        "reviews": {
+            "date": "2026-12-03",
+            "reviews_read": 10,
+            "average_rating": "4.10",
+            "histogram": [1, 0, 1, 3, 5],
+            "verified_share": "0.9000",
+            "latest_review_date": "2026-12-02",
+            "negative": [
+                {
+                    "rating": 1,
+                    "title": "Stopped working after two weeks",
+                    "text": "It worked fine at first, then it stopped charging entirely.",
+                    "date": "2026-11-28",
+                    "verified": True,
+                    "variant": "Color: Black",
+                }
+            ],
+            "positive": [
+                {
+                    "rating": 5,
+                    "title": "Works great",
+                    "text": "Set up in minutes and it has worked perfectly every day since.",
+                    "date": "2026-12-02",
+                    "verified": True,
+                    "variant": None,
+                }
+            ],
+            "captured_at": "2026-12-03T00:31:12.004+00:00",
+        },
         "recent_alerts": [],
     },
     ("GET", "/products/{asin}/metrics"): {

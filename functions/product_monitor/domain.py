@@ -377,11 +377,19 @@ def _median(values: Iterable[Decimal]) -> Decimal | None:
     return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
-def recommend(own: Mapping[str, Any], competitors: Sequence[Mapping[str, Any]]) -> tuple[dict, list[dict]]:
+def recommend(
+    own: Mapping[str, Any],
+    competitors: Sequence[Mapping[str, Any]],
+    review_summary: Mapping[str, Any] | None = None,
+    *,
+    low_share: Decimal = Decimal("0.2"),
+    min_read: int = 5,
+) -> tuple[dict, list[dict]]:
     """The competitive report and the rule-based recommendations for one ASIN.
 
     ``own`` and each competitor are ``{asin, title, price, rating, reviews_count, bsr, in_stock}``
-    (latest metrics; any may be None). Deterministic: the same inputs give the same content.
+    (latest metrics; any may be None); ``review_summary`` the ASIN's latest review summary (or None).
+    Deterministic: the same inputs give the same content.
     """
     prices = [c["price"] for c in competitors if c.get("price") is not None]
     ratings = [c["rating"] for c in competitors if c.get("rating") is not None]
@@ -407,6 +415,7 @@ def recommend(own: Mapping[str, Any], competitors: Sequence[Mapping[str, Any]]) 
         },
         "price_position": position,
         "price_gap_pct": _plain(_pct(med_price, price)) if price is not None and med_price else None,
+        "reviews": _review_digest(review_summary),
         "rows": [
             {
                 k: _plain(c.get(k))
@@ -446,6 +455,18 @@ def recommend(own: Mapping[str, Any], competitors: Sequence[Mapping[str, Any]]) 
             "low",
             "Fewer than half the median review count: consider Vine / follow-up emails.",
         )
+    share = low_rating_share(review_summary)
+    if share is not None and review_summary["reviews_read"] >= min_read and share >= low_share:
+        negative = review_summary.get("negative") or []
+        example = next((n.get("title") for n in negative if n.get("title")), None)
+        rec(
+            "address_review_themes",
+            "medium",
+            f"{(share * 100).quantize(Decimal('1'))}% of the {review_summary['reviews_read']} latest reviews "
+            "read "
+            "are 1-2 stars: address their themes"
+            + (f" (e.g. \u201c{example[:80]}\u201d)." if example else "."),
+        )
     bsr = own.get("bsr")
     if bsr and med_rank and Decimal(bsr) > med_rank * 2:
         rec("improve_rank", "medium", "Best-seller rank is over twice the median: check ads and keywords.")
@@ -454,6 +475,207 @@ def recommend(own: Mapping[str, Any], competitors: Sequence[Mapping[str, Any]]) 
     return report, items
 
 
+def _review_digest(summary: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if not summary:
+        return None
+    return {
+        "date": _plain(summary.get("date")),
+        "reviews_read": summary["reviews_read"],
+        "average_rating": _plain(summary.get("average_rating")),
+        "low_rating_share": _plain(low_rating_share(summary)),
+        "verified_share": _plain(summary.get("verified_share")),
+    }
+
+
 def content_hash(report: Any, items: Any) -> str:
     payload = json.dumps({"r": report, "i": items}, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(payload.encode()).hexdigest()
+
+
+# ------------------------------------------------------------------------- reviews
+
+_MONTHS = {
+    m: i
+    for i, name in enumerate(
+        (
+            "january",
+            "february",
+            "march",
+            "april",
+            "may",
+            "june",
+            "july",
+            "august",
+            "september",
+            "october",
+            "november",
+            "december",
+        ),
+        1,
+    )
+    for m in (name, name[:3])
+}
+_ISO_DAY = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+_MONTH_DAY_YEAR = re.compile(r"([A-Za-z]{3,9})\.? (\d{1,2}),? (\d{4})")
+_DAY_MONTH_YEAR = re.compile(r"(\d{1,2}) ([A-Za-z]{3,9})\.? (\d{4})")
+SNIPPETS = 3
+SNIPPET_TEXT = 280
+
+
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs ~1 µs more per review
+class Review:
+    asin: str
+    review_id: str | None
+    rating: int
+    date: date | None
+    verified: bool | None
+    item: Mapping[str, Any]  # the raw item, read again only for the few snippets kept
+
+
+def review_date(value: Any) -> date | None:
+    """``2024-03-03``, an ISO timestamp, ``Reviewed in the United States on March 3, 2024`` or
+    ``3 March 2024`` → the day; anything else → None (a review without a date is still counted)."""
+    if type(value) is not str:
+        return None
+    try:
+        if len(value) >= 10 and value[4] == "-" and value[7] == "-":  # ISO, the common case
+            return date.fromisoformat(value[:10])
+        if m := _ISO_DAY.match(value):
+            return date(int(m[1]), int(m[2]), int(m[3]))
+        if m := _MONTH_DAY_YEAR.search(value):
+            month = _MONTHS.get(m[1].lower())
+            return date(int(m[3]), month, int(m[2])) if month else None
+        if m := _DAY_MONTH_YEAR.search(value):
+            month = _MONTHS.get(m[2].lower())
+            return date(int(m[3]), month, int(m[1])) if month else None
+    except ValueError:  # February 30th
+        return None
+    return None
+
+
+def _review_rating(value: Any) -> int:
+    if type(value) is int and 1 <= value <= 5:  # the common case, first
+        return value
+    if isinstance(value, bool) or value is None:
+        raise Malformed("review rating missing")
+    if isinstance(value, float):
+        number = value
+    elif isinstance(value, str):  # "4.0 out of 5 stars", "5"
+        found = _NUMBER.search(value)
+        if found is None:
+            raise Malformed(f"review rating is not a number: {value[:40]!r}")
+        number = float(found.group().replace(",", ""))
+    elif isinstance(value, int):
+        number = float(value)
+    else:
+        raise Malformed(f"review rating has an unexpected shape ({type(value).__name__})")
+    if not (math.isfinite(number) and 1 <= number <= 5):
+        raise Malformed("review rating is outside 1-5")
+    return int(number + 0.5)
+
+
+def _verified(item: Mapping[str, Any]) -> bool | None:
+    value = item.get("isVerified", item.get("verified", item.get("verifiedPurchase")))
+    if type(value) is bool:
+        return value
+    if isinstance(value, str):
+        low = value.lower()
+        if "verified" in low or low in ("true", "yes"):
+            return "not" not in low and "unverified" not in low
+        if low in ("false", "no", ""):
+            return False
+    return None
+
+
+def normalise_review(item: Any) -> Review:
+    """One item of an Apify reviews actor (one review) → ``Review``; ``Malformed`` otherwise.
+
+    Shapes seen: ``asin`` / ``productAsin`` / ``originalAsin``; ``ratingScore`` (number) or
+    ``rating`` (number or ``"4.0 out of 5 stars"``); ``reviewTitle`` / ``title``;
+    ``reviewDescription`` / ``text`` / ``body``; ``date`` (ISO or Amazon's "Reviewed in … on
+    March 3, 2024"); ``isVerified`` / ``verified`` (bool or "Verified Purchase"); ``variant``.
+    """
+    if type(item) is not dict:
+        raise Malformed(f"review item is a {type(item).__name__}, not an object")
+    if "error" in item or "errorDescription" in item:
+        raise Malformed(
+            f"the actor reported an error: {str(item.get('error') or item.get('errorDescription'))[:80]}"
+        )
+    asin = item.get("asin") or item.get("productAsin") or item.get("originalAsin")
+    if (type(asin) is not str or _ASIN.match(asin) is None) and (
+        not isinstance(asin, str) or not valid_asin(asin := asin.strip().upper())
+    ):
+        raise Malformed("missing or invalid asin")
+    rating = item.get("ratingScore")
+    rating = _review_rating(item.get("rating", item.get("stars")) if rating is None else rating)
+    review_id = item.get("reviewId", item.get("id"))
+    return Review(
+        asin,
+        review_id if type(review_id) is str and review_id else None,
+        rating,
+        review_date(item.get("date", item.get("reviewDate"))),
+        _verified(item),
+        item,
+    )
+
+
+def review_asin(item: Any) -> str | None:
+    """The ASIN a review item claims, if readable (for the raw row and the error list)."""
+    if isinstance(item, dict):
+        a = item.get("asin") or item.get("productAsin") or item.get("originalAsin")
+        if isinstance(a, str) and valid_asin(a.strip().upper()):
+            return a.strip().upper()
+    return None
+
+
+def _snippet(r: Review) -> dict[str, Any]:
+    item = r.item
+    body = _text(item.get("reviewDescription", item.get("text", item.get("body"))))
+    return {
+        "rating": r.rating,
+        "title": _text(item.get("reviewTitle", item.get("title"))),
+        "text": body[:SNIPPET_TEXT] if body else None,
+        "date": r.date,
+        "verified": r.verified,
+        "variant": _text(item.get("variant")),
+    }
+
+
+def summarise_reviews(asin: str, reviews: Sequence[Review], captured_at: datetime) -> dict[str, Any]:
+    """The reviews read for one ASIN → its ``review_summaries`` row (``reviews`` not empty)."""
+    histogram = [0, 0, 0, 0, 0]
+    verified = known = 0
+    latest: date | None = None
+    for r in reviews:
+        histogram[r.rating - 1] += 1
+        if r.verified is not None:
+            known += 1
+            verified += r.verified
+        if r.date is not None and (latest is None or r.date > latest):
+            latest = r.date
+    count = len(reviews)
+    total = sum(i * n for i, n in enumerate(histogram, 1))
+    # most recent first (undated last), then the lowest / highest rating
+    recent = sorted(reviews, key=lambda r: r.date or date.min, reverse=True)
+    negative = sorted((r for r in recent if r.rating <= 2), key=lambda r: r.rating)[:SNIPPETS]
+    positive = sorted((r for r in recent if r.rating >= 4), key=lambda r: -r.rating)[:SNIPPETS]
+    return {
+        "asin": asin,
+        "date": captured_at.date(),
+        "reviews_read": count,
+        "average_rating": (Decimal(total) / count).quantize(Decimal("0.01")),
+        "histogram": histogram,
+        "verified_share": (Decimal(verified) / known).quantize(Decimal("0.0001")) if known else None,
+        "latest_review_date": latest,
+        "negative": [_snippet(r) for r in negative],
+        "positive": [_snippet(r) for r in positive],
+        "captured_at": captured_at,
+    }
+
+
+def low_rating_share(summary: Mapping[str, Any] | None) -> Decimal | None:
+    """Share of 1-2 star reviews among those read (None without a summary)."""
+    if not summary or not summary.get("reviews_read"):
+        return None
+    histogram = summary["histogram"]
+    return (Decimal(histogram[0] + histogram[1]) / summary["reviews_read"]).quantize(Decimal("0.0001"))

@@ -8,12 +8,12 @@ A job (50-100 ASINs) goes:
    bucket; a 429 halves the shared rate, successes bring it back); a run still going at the
    function's deadline is remembered (``apify_run_id``) and resumed by the redelivery, never
    paid twice;
-3. **stage** — every item as returned into ``staging_raw.raw_events`` (own transaction: kept
-   for audit and replay even if what follows fails);
+3. **stage** — every item as returned into ``staging_raw.raw_events`` (in the promotion's
+   first statement; staged alone if the promotion fails: kept for audit and replay);
 4. **normalise** — defensively; unreadable items, items for ASINs not asked for, and duplicates
    become the job's ``errors`` (the run's error list), never rows;
-5. **promote** — ``repository.promote``: ONE transaction (products, metrics, alerts, job,
-   run counters, run KPIs when it was the last job);
+5. **promote** — ``repository.promote``: all or nothing (products, metrics, review summaries,
+   alerts, job, run counters, run KPIs when it was the last job);
 6. **after commit** — cache generations bumped for the ASINs written, the reports and
    recommendations of the affected ASINs regenerated (a new version only when the content
    changed), and the new product summaries written through to the cache (the seed's
@@ -30,6 +30,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from opsdeck import aws, cache, db
@@ -38,7 +39,7 @@ from opsdeck.http import TokenBucket
 from opsdeck.observability import logger, metric
 
 from . import cachekeys, domain, reports, repository, telemetry, views
-from .apify import ApifyClient, RunStillGoing
+from .apify import ActorResult, ApifyClient, RunStillGoing
 from .settings import MonitorSettings, apify_token, load
 
 QUEUE = "product-monitor-jobs"
@@ -149,6 +150,17 @@ def reset_clients() -> None:
         _clients.clear()
 
 
+def reviews_input(settings: MonitorSettings, asins: Sequence[str]) -> dict[str, Any]:
+    """The reviews actor's input: the product URLs, how many reviews per product, which ones."""
+    domain_ = settings.amazon_domain
+    return {
+        "asins": list(asins),
+        "productUrls": [{"url": f"https://www.{domain_}/dp/{a}"} for a in asins],
+        "maxReviews": settings.apify_reviews_per_asin,
+        "sort": settings.apify_reviews_sort,
+    }
+
+
 def actor_input(settings: MonitorSettings, asins: Sequence[str]) -> dict[str, Any]:
     """The product-details actor's input: product URLs (what Amazon crawlers take) and the ASINs."""
     domain_ = settings.amazon_domain
@@ -161,6 +173,10 @@ def actor_input(settings: MonitorSettings, asins: Sequence[str]) -> dict[str, An
 
 
 # ------------------------------------------------------------------ normalise
+
+
+def _error(source: str, index: int | None, asin: str | None, reason: str) -> dict[str, Any]:
+    return {"source": source, "item_index": index, "asin": asin, "reason": reason}
 
 
 @dataclass
@@ -178,17 +194,51 @@ def normalise_all(raw: Sequence[Any], asked: Sequence[str], captured: datetime) 
         try:
             n = domain.normalise(item, captured)
         except domain.Malformed as exc:
-            out.errors.append({"item_index": i, "asin": domain.item_asin(item), "reason": str(exc)})
+            out.errors.append(_error("product", i, domain.item_asin(item), str(exc)))
             continue
         if n.asin not in wanted:
-            out.errors.append({"item_index": i, "asin": n.asin, "reason": "an ASIN the job did not ask for"})
+            out.errors.append(_error("product", i, n.asin, "an ASIN the job did not ask for"))
             continue
         if n.asin in seen:
-            out.errors.append({"item_index": i, "asin": n.asin, "reason": "a second item for the same ASIN"})
+            out.errors.append(_error("product", i, n.asin, "a second item for the same ASIN"))
             continue
         seen.add(n.asin)
         out.items.append(n)
     out.missing = sorted(wanted - seen)
+    return out
+
+
+@dataclass
+class ReviewNormalisation:
+    summaries: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    ok: int = 0
+
+
+def normalise_reviews(raw: Sequence[Any], asked: Sequence[str], captured: datetime) -> ReviewNormalisation:
+    """Review items → one summary per ASIN that has readable reviews; the rest → errors."""
+    wanted = set(asked)
+    out = ReviewNormalisation()
+    by_asin: dict[str, list[domain.Review]] = {}
+    seen: set[tuple[str, str]] = set()
+    for i, item in enumerate(raw):
+        try:
+            r = domain.normalise_review(item)
+        except domain.Malformed as exc:
+            out.errors.append(_error("reviews", i, domain.review_asin(item), str(exc)))
+            continue
+        if r.asin not in wanted:
+            out.errors.append(_error("reviews", i, r.asin, "an ASIN the job did not ask for"))
+            continue
+        if r.review_id is not None:
+            key = (r.asin, r.review_id)
+            if key in seen:
+                out.errors.append(_error("reviews", i, r.asin, "a second item for the same review"))
+                continue
+            seen.add(key)
+        by_asin.setdefault(r.asin, []).append(r)
+        out.ok += 1
+    out.summaries = [domain.summarise_reviews(a, rs, captured) for a, rs in sorted(by_asin.items())]
     return out
 
 
@@ -266,6 +316,8 @@ class JobOutcome:
     items_failed: int = 0
     missing: int = 0
     alerts: int = 0
+    reviews_ok: int = 0
+    reviews_failed: int = 0
     cost_usd: str | None = None
     run_closed: bool = False
     mode: str | None = None
@@ -295,66 +347,67 @@ def process_job(
         bucket.set_rate(pace.current())
     _throttled.count = 0
 
-    def remember(run_id: str) -> None:
-        with db.transaction() as conn:
-            repository.record_apify_run(conn, job.id, run_id)
+    def fetch(source: str, actor: str, actor_input_: dict[str, Any], resume: str | None) -> ActorResult:
+        def remember(run_id: str) -> None:
+            with db.transaction() as conn:
+                repository.record_apify_run(conn, job.id, run_id, source)
+
+        try:
+            return client.run_actor(
+                actor,
+                actor_input_,
+                mode=settings.apify_run_mode,
+                deadline=deadline,
+                resume_run_id=resume,
+                on_started=remember,
+                run_timeout_s=settings.apify_run_timeout_s,
+            )
+        except RunStillGoing as exc:
+            raise Deferred(
+                f"Apify run {exc.run_id} ({source}) still going at the deadline; resumed on redelivery"
+            ) from None
+        except (RateLimited, UpstreamError) as exc:
+            if isinstance(exc, RateLimited) or getattr(_throttled, "count", 0):
+                pace.slow_down()
+            telemetry.observe_upstream(throttled=getattr(_throttled, "count", 0), retried_jobs=1)
+            raise
 
     try:
-        result = client.run_actor(
-            settings.apify_actor,
-            actor_input(settings, job.asins),
-            mode=settings.apify_run_mode,
-            deadline=deadline,
-            resume_run_id=job.apify_run_id,
-            on_started=remember,
-            run_timeout_s=settings.apify_run_timeout_s,
-        )
-    except RunStillGoing as exc:
-        raise Deferred(f"Apify run {exc.run_id} still going at the deadline; resumed on redelivery") from None
+        result = fetch("product", settings.apify_actor, actor_input(settings, job.asins), job.apify_run_id)
     except (RateLimited, UpstreamError) as exc:
-        if isinstance(exc, RateLimited) or getattr(_throttled, "count", 0):
-            pace.slow_down()
-        telemetry.observe_upstream(throttled=getattr(_throttled, "count", 0), retried_jobs=1)
         if last_attempt:
             with db.transaction() as conn:
                 repository.fail_job(conn, job, exc.detail or type(exc).__name__, utcnow())
         raise
+    reviews: ActorResult | None = None
+    reviews_error: str | None = None
+    if settings.apify_reviews_actor:
+        try:
+            reviews = fetch(
+                "reviews",
+                settings.apify_reviews_actor,
+                reviews_input(settings, job.asins),
+                job.apify_reviews_run_id,
+            )
+        except (RateLimited, UpstreamError) as exc:
+            if not last_attempt:
+                raise  # redelivered: the product run is resumed by its id, not paid again
+            # the last receive: the product details are not lost for want of their reviews
+            reviews_error = f"reviews actor: {exc.detail or type(exc).__name__}"[:300]
     throttled = getattr(_throttled, "count", 0)
     if throttled:
         pace.slow_down()
         telemetry.observe_upstream(throttled=throttled)
     else:
         pace.recover()
-    received = utcnow()
-    with db.transaction() as conn:
-        repository.write_raw(
-            conn,
-            job,
-            settings.apify_actor,
-            result.items,
-            [domain.item_asin(i) for i in result.items],
-            received,
-        )
-    norm = normalise_all(result.items, job.asins, received)
-    thresholds = thresholds_of(settings)
-    with db.transaction() as conn:
-        done = repository.promote(
-            conn,
-            job.id,
-            job.run_id,
-            norm.items,
-            norm.errors,
-            norm.missing,
-            result.cost_usd,
-            thresholds,
-            received,
-        )
+    landed = land(job, result, reviews, settings, utcnow(), reviews_error=reviews_error)
+    norm, rnorm, done = landed.norm, landed.reviews, landed.promotion
     if done.status == "duplicate":
         return JobOutcome(str(job_id), "duplicate")
     after_write(done.asins, trigger=f"job:{job.id}")
     metric("IngestItemsPromoted", len(norm.items))
-    if norm.errors:
-        metric("IngestItemsMalformed", len(norm.errors))
+    if norm.errors or rnorm.errors:
+        metric("IngestItemsMalformed", len(norm.errors) + len(rnorm.errors))
     return JobOutcome(
         str(job_id),
         "promoted",
@@ -362,10 +415,73 @@ def process_job(
         items_failed=len(norm.errors),
         missing=len(norm.missing),
         alerts=done.alerts_new,
-        cost_usd=None if result.cost_usd is None else format(result.cost_usd, "f"),
+        reviews_ok=rnorm.ok,
+        reviews_failed=len(rnorm.errors),
+        cost_usd=None if landed.cost is None else format(landed.cost, "f"),
         run_closed=done.run_closed,
         mode=result.mode,
     )
+
+
+@dataclass
+class Landed:
+    norm: Normalisation
+    reviews: ReviewNormalisation
+    promotion: repository.Promotion
+    cost: Decimal | None
+
+
+def land(
+    job: repository.Job,
+    result: ActorResult,
+    reviews: ActorResult | None,
+    settings: MonitorSettings,
+    received: datetime,
+    *,
+    reviews_error: str | None = None,
+    thresholds: domain.Thresholds | None = None,
+) -> Landed:
+    """What the worker does with a job's Apify items: normalise them, then stage and promote them
+    in ONE transaction of two round trips (one WAL flush). When the promotion fails, the raw
+    items are staged on their own after the rollback (kept for audit and replay) and the error
+    is raised. (A worker killed mid-transaction stages nothing: its job is redelivered, the Apify
+    runs are resumed by their ids and their datasets read again.)"""
+    review_items = reviews.items if reviews is not None else []
+    raw = repository.RawItems(
+        job.attempts, received, settings.apify_actor, result.items, settings.apify_reviews_actor, review_items
+    )
+    norm = normalise_all(result.items, job.asins, received)
+    rnorm = normalise_reviews(review_items, job.asins, received)
+    errors = norm.errors + rnorm.errors
+    if reviews_error is not None:
+        errors.append(_error("reviews", None, None, reviews_error))
+    costs = [c for c in (result.cost_usd, reviews.cost_usd if reviews is not None else None) if c is not None]
+    cost = sum(costs, Decimal(0)) if costs else None
+    try:
+        with db.transaction() as conn:
+            done = repository.promote(
+                conn,
+                job.id,
+                job.run_id,
+                norm.items,
+                errors,
+                norm.missing,
+                cost,
+                thresholds or thresholds_of(settings),
+                received,
+                reviews=rnorm.summaries,
+                reviews_ok=rnorm.ok,
+                reviews_failed=len(rnorm.errors) + (reviews_error is not None),
+                raw=raw,
+            )
+    except Exception:
+        try:
+            with db.transaction() as conn:
+                repository.write_raw(conn, job, raw)
+        except Exception as exc:  # the database is gone: the original error says more
+            logger.warning("raw items not staged", extra={"job_id": str(job.id), "error": type(exc).__name__})
+        raise
+    return Landed(norm, rnorm, done, cost)
 
 
 def thresholds_of(settings: MonitorSettings) -> domain.Thresholds:
@@ -408,21 +524,44 @@ def replay(
     thresholds = thresholds_of(settings)
     with db.transaction() as conn:
         batches = repository.raw_items(conn, job_id=job_id, run_id=run_id, since=since)
-    totals = {"jobs": 0, "items": 0, "malformed": 0, "metrics_written": 0, "products_written": 0}
-    for jid, rid, received, items in batches:
+    totals = {
+        "jobs": 0,
+        "items": 0,
+        "malformed": 0,
+        "metrics_written": 0,
+        "products_written": 0,
+        "reviews": 0,
+        "review_summaries_written": 0,
+    }
+    for batch in batches:
         with db.transaction() as conn:
-            asked = repository.job_asins(conn, jid)
-            norm = normalise_all(items, asked, received)
+            asked = repository.job_asins(conn, batch.job_id)
+            norm = normalise_all(batch.items, asked, batch.received_at)
+            rnorm = normalise_reviews(batch.reviews, asked, batch.received_at)
             done = repository.promote(
-                conn, jid, rid, norm.items, norm.errors, norm.missing, None, thresholds, received, replay=True
+                conn,
+                batch.job_id,
+                batch.run_id,
+                norm.items,
+                norm.errors + rnorm.errors,
+                norm.missing,
+                None,
+                thresholds,
+                batch.received_at,
+                reviews=rnorm.summaries,
+                reviews_ok=rnorm.ok,
+                reviews_failed=len(rnorm.errors),
+                replay=True,
             )
-        after_write(done.asins, trigger=f"replay:{jid}")
+        after_write(done.asins, trigger=f"replay:{batch.job_id}")
         totals["jobs"] += 1
         totals["items"] += len(norm.items)
         totals["malformed"] += len(norm.errors)
         totals["metrics_written"] += done.metrics_written
         totals["products_written"] += done.products
+        totals["reviews"] += rnorm.ok
+        totals["review_summaries_written"] += done.reviews_written
     return totals
 
 
-__all__ = ["Deferred", "Pace", "normalise_all", "plan", "process_job", "replay"]
+__all__ = ["Deferred", "Pace", "land", "normalise_all", "normalise_reviews", "plan", "process_job", "replay"]

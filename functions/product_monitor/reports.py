@@ -1,7 +1,8 @@
 """Competitive reports and recommendations: rule-based, versioned, regenerated after writes.
 
 ``regenerate(conn, asins)`` recomputes, for each tracked ASIN among ``asins``, the report
-(own latest metrics against its linked competitors') and the recommendations
+(own latest metrics against its linked competitors', its latest review summary) and the
+recommendations
 (``domain.recommend``), and stores a new version only when the content changed — so a
 replayed job or a second refresh adds no version. An LLM can rewrite the recommendations'
 texts: ``RECOMMENDATION_LLM=module:function`` names a plug-in ``(report, items) -> items``;
@@ -38,16 +39,26 @@ def _plugin(spec: str) -> Callable[[dict, list], list] | None:
         return None
 
 
+def _rules(
+    own: dict[str, Any], competitors: list[dict[str, Any]], reviews: dict[str, Any] | None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    settings = load()
+    return domain.recommend(
+        own, competitors, reviews, low_share=settings.review_low_share, min_read=settings.review_min_read
+    )
+
+
 def build(conn: Connection, asin: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     comps = repository.competitors(conn, asin)
     latest = repository.latest_metrics(conn, [asin, *comps])
     own = latest.get(asin) or {"asin": asin}
-    return domain.recommend(own, [latest.get(c) or {"asin": c} for c in comps])
+    reviews = repository.latest_review_summaries(conn, [asin]).get(asin)
+    return _rules(own, [latest.get(c) or {"asin": c} for c in comps], reviews)
 
 
 def regenerate(conn: Connection, asins: Sequence[str], *, trigger: str, force: bool = False) -> list[str]:
     """New versions for the tracked ``asins`` whose content changed; returns those ASINs
-    (with ``force``, every tracked one). Five statements whatever the number of ASINs."""
+    (with ``force``, every tracked one). Six statements whatever the number of ASINs."""
     tracked = list(
         conn.execute(
             text(
@@ -70,6 +81,7 @@ def regenerate(conn: Connection, asins: Sequence[str], *, trigger: str, force: b
         links[a].append(c)
     involved = sorted(set(tracked) | {c for cs in links.values() for c in cs})
     latest = repository.latest_metrics(conn, involved)
+    reviews = repository.latest_review_summaries(conn, tracked)
     previous = dict(
         conn.execute(
             text(
@@ -85,7 +97,7 @@ def regenerate(conn: Connection, asins: Sequence[str], *, trigger: str, force: b
     rows = []
     for asin in tracked:
         own = latest.get(asin) or {"asin": asin}
-        report, items = domain.recommend(own, [latest.get(c) or {"asin": c} for c in links[asin]])
+        report, items = _rules(own, [latest.get(c) or {"asin": c} for c in links[asin]], reviews.get(asin))
         generator = "rules"
         if plugin is not None:
             try:

@@ -15,12 +15,12 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from pydantic_core import to_json
 from sqlalchemy import Connection, text
 
-from opsdeck.db import array_literal, bulk_upsert
+from opsdeck.db import array_literal
 from opsdeck.jsonutil import dumps
 
-from . import tables
 from .domain import Normalised, Thresholds, anomalies
 
 S = "product_monitor"
@@ -223,6 +223,7 @@ class Job:
     asins: list[str]
     attempts: int
     apify_run_id: str | None
+    apify_reviews_run_id: str | None = None
 
 
 def claim_job(conn: Connection, job_id: uuid.UUID, now: datetime) -> Job | None:
@@ -236,22 +237,23 @@ def claim_job(conn: Connection, job_id: uuid.UUID, now: datetime) -> Job | None:
             UPDATE {S}.ingest_jobs SET status = 'running', attempts = attempts + 1,
                    started_at = coalesce(started_at, :now)
             WHERE id = :id AND status IN ('queued', 'running', 'failed')
-            RETURNING id, run_id, asins, attempts, apify_run_id
+            RETURNING id, run_id, asins, attempts, apify_run_id, apify_reviews_run_id
             """
         ),
         {"id": job_id, "now": now},
     ).first()
     if row is not None:
-        return Job(row[0], row[1], list(row[2]), row[3], row[4])
+        return Job(row[0], row[1], list(row[2]), row[3], row[4], row[5])
     exists = conn.execute(text(f"SELECT status FROM {S}.ingest_jobs WHERE id = :id"), {"id": job_id}).first()
     if exists is None:
         raise LookupError(f"no ingest job {job_id}")
     return None
 
 
-def record_apify_run(conn: Connection, job_id: uuid.UUID, apify_run_id: str) -> None:
+def record_apify_run(conn: Connection, job_id: uuid.UUID, apify_run_id: str, source: str = "product") -> None:
+    column = "apify_reviews_run_id" if source == "reviews" else "apify_run_id"
     conn.execute(
-        text(f"UPDATE {S}.ingest_jobs SET apify_run_id = :r WHERE id = :id"),
+        text(f"UPDATE {S}.ingest_jobs SET {column} = :r WHERE id = :id"),
         {"r": apify_run_id, "id": job_id},
     )
 
@@ -321,6 +323,8 @@ def close_run(conn: Connection, run_id: uuid.UUID, now: datetime) -> None:
                     'coverage', round(r.items_ok::numeric / greatest(r.asins_total, 1), 4),
                     'asins_missing', (SELECT coalesce(sum(cardinality(j.missing)), 0)
                                       FROM {S}.ingest_jobs j WHERE j.run_id = r.id),
+                    'reviews_ok', r.reviews_ok,
+                    'reviews_failed', r.reviews_failed,
                     'cost_usd', r.cost_usd,
                     'cost_per_item_usd', round(r.cost_usd / greatest(r.items_ok, 1), 6),
                     'duration_s', round(extract(epoch FROM (:now - r.created_at))::numeric, 3),
@@ -336,32 +340,70 @@ def close_run(conn: Connection, run_id: uuid.UUID, now: datetime) -> None:
 # --------------------------------------------------------------------- staging
 
 
-def write_raw(
-    conn: Connection,
-    job: Job,
-    actor: str,
-    items: Sequence[Any],
-    asins: Sequence[str | None],
-    received: datetime,
-) -> int:
-    if not items:
-        return 0
-    rows = [
-        {
-            "job_id": job.id,
-            "run_id": job.run_id,
-            "attempt": job.attempts,
-            "item_index": i,
-            "asin": asins[i],
-            "actor": actor,
-            "received_at": received,
-            "item": item,
+def _json(value: Any) -> str:
+    """JSON text of rows for ``jsonb_to_recordset`` / raw items (pydantic-core's encoder: Decimal →
+    string, dates ISO; several times faster than ``json.dumps`` with a ``default``)."""
+    return to_json(value, inf_nan_mode="null").decode()
+
+
+#: the ASIN a raw item claims, computed by the server (the same fields ``domain`` reads)
+_RAW_ASIN = (
+    "upper(btrim(coalesce(nullif(e.item->>'asin', ''), nullif(e.item->>'ASIN', ''), "
+    "nullif(e.item->>'productAsin', ''), nullif(e.item->>'originalAsin', ''))))"
+)
+
+
+#: the raw items of both sources (``:p_*`` product, ``:r_*`` reviews; an empty JSON array inserts
+#: nothing), as one INSERT: each source's items travel as ONE JSON array the server splits
+_RAW_INSERT = f"""
+    INSERT INTO staging_raw.raw_events
+        (job_id, run_id, attempt, source, item_index, asin, actor, received_at, item)
+    SELECT CAST(:job AS uuid), CAST(:raw_run AS uuid), CAST(:raw_attempt AS integer), s.source, e.n - 1,
+           CASE WHEN {_RAW_ASIN} ~ '^[A-Z0-9]{{10}}$' THEN {_RAW_ASIN} END,
+           s.actor, CAST(:raw_at AS timestamptz), e.item
+    FROM (VALUES ('product', CAST(:p_actor AS text), CAST(:p_items AS jsonb)),
+                 ('reviews', CAST(:r_actor AS text), CAST(:r_items AS jsonb))) AS s(source, actor, items)
+    CROSS JOIN LATERAL jsonb_array_elements(s.items) WITH ORDINALITY AS e(item, n)
+    ON CONFLICT ON CONSTRAINT raw_events_job_item DO NOTHING
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class RawItems:
+    """A job attempt's items as Apify returned them, per source, with the actors' ids."""
+
+    attempt: int
+    received_at: datetime
+    product_actor: str
+    product: Sequence[Any]
+    reviews_actor: str
+    reviews: Sequence[Any]
+
+    def params(self, run_id: uuid.UUID) -> dict[str, Any]:
+        return {
+            "raw_run": run_id,
+            "raw_attempt": self.attempt,
+            "raw_at": self.received_at,
+            "p_actor": self.product_actor,
+            "p_items": _json(list(self.product)),
+            "r_actor": self.reviews_actor,
+            "r_items": _json(list(self.reviews)),
         }
-        for i, item in enumerate(items)
-    ]
-    return bulk_upsert(
-        conn, tables.raw_events, rows, key=("job_id", "attempt", "item_index"), do_nothing=True
-    ).inserted
+
+
+def write_raw(conn: Connection, job: Job, raw: RawItems) -> int:
+    """Stage ``raw`` alone (the promotion stages it in its first statement; this is for when the
+    promotion failed: the raw items are kept for audit and replay all the same)."""
+    return conn.execute(text(_RAW_INSERT), {"job": job.id, **raw.params(job.run_id)}).rowcount
+
+
+@dataclass(frozen=True, slots=True)
+class RawBatch:
+    job_id: uuid.UUID
+    run_id: uuid.UUID
+    received_at: datetime
+    items: list[Any]
+    reviews: list[Any]
 
 
 def raw_items(
@@ -370,8 +412,8 @@ def raw_items(
     job_id: uuid.UUID | None = None,
     run_id: uuid.UUID | None = None,
     since: datetime | None = None,
-):
-    """The latest attempt's raw items per job: (job_id, run_id, received_at, [items])."""
+) -> list[RawBatch]:
+    """The latest attempt's raw items per job, product items and review items apart."""
     rows = conn.execute(
         text(
             """
@@ -381,14 +423,18 @@ def raw_items(
                   AND (CAST(:run AS uuid) IS NULL OR run_id = :run)
                   AND (CAST(:since AS timestamptz) IS NULL OR received_at >= :since)
                 GROUP BY job_id)
-            SELECT e.job_id, e.run_id, max(e.received_at), jsonb_agg(e.item ORDER BY e.item_index)
+            SELECT e.job_id, e.run_id, max(e.received_at),
+                   coalesce(jsonb_agg(e.item ORDER BY e.item_index) FILTER (WHERE e.source = 'product'),
+                            '[]'),
+                   coalesce(jsonb_agg(e.item ORDER BY e.item_index) FILTER (WHERE e.source = 'reviews'),
+                            '[]')
             FROM staging_raw.raw_events e JOIN latest l USING (job_id, attempt)
             GROUP BY e.job_id, e.run_id ORDER BY max(e.received_at), e.job_id
             """
         ),
         {"job": job_id, "run": run_id, "since": since},
     ).all()
-    return [(r[0], r[1], r[2], r[3]) for r in rows]
+    return [RawBatch(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
 
 def job_asins(conn: Connection, job_id: uuid.UUID) -> list[str]:
@@ -405,61 +451,26 @@ class Promotion:
     products: int = 0
     metrics_written: int = 0
     alerts_new: int = 0
+    reviews_written: int = 0
     run_closed: bool = False
     asins: list[str] = field(default_factory=list)
 
 
-_PRODUCT_COLUMNS = (
-    "asin",
-    "title",
-    "brand",
-    "category",
-    "breadcrumbs",
-    "image_url",
-    "url",
-    "currency",
-    "list_price",
-    "updated_at",
-)
-
-
-#: a fresher capture rewrites the row only when one of these changed (no dead tuples for nothing)
+#: a fresher capture rewrites the product row only when one of these changed (no dead tuples)
 _CONTENT = ("title", "brand", "category", "breadcrumbs", "image_url", "url", "currency", "list_price")
-
-
-def _upsert_products(conn: Connection, rows: Sequence[Mapping[str, Any]], job_id: uuid.UUID | None) -> int:
-    """Products from fresher captures that changed something (``updated_at`` NULL = never fetched;
-    else the capture time of the last change)."""
-    cols = _PRODUCT_COLUMNS
-    casts = {
-        "breadcrumbs": "jsonb",
-        "list_price": "numeric",
-        "updated_at": "timestamptz",
-    }
-    params: dict[str, Any] = {}
-    selects = []
-    for i, c in enumerate(cols):
-        encode = (lambda v: None if v is None else dumps(v)) if c == "breadcrumbs" else (lambda v: v)
-        params[f"p{i}"] = _arr(encode(r.get(c)) for r in rows)
-        selects.append(f"CAST(:p{i} AS {casts.get(c, 'text')}[])")
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in cols if c != "asin")
-    result = conn.execute(
-        text(
-            f"""
-            INSERT INTO {S}.products AS stored ({", ".join(cols)}, last_job_id)
-            SELECT u.*, CAST(:job AS uuid) FROM unnest({", ".join(selects)}) AS u
-            ON CONFLICT (asin) DO UPDATE SET {updates}, last_job_id = EXCLUDED.last_job_id
-            WHERE (stored.updated_at IS NULL OR stored.updated_at < EXCLUDED.updated_at)
-              AND ROW({", ".join("stored." + c for c in _CONTENT)})
-                  IS DISTINCT FROM ROW({", ".join("EXCLUDED." + c for c in _CONTENT)})
-            """
-        ),
-        {**params, "job": job_id},
-    )
-    return result.rowcount
-
-
-_METRIC_COLUMNS = {
+_PRODUCT_TYPES = {
+    "asin": "text",
+    "title": "text",
+    "brand": "text",
+    "category": "text",
+    "breadcrumbs": "jsonb",
+    "image_url": "text",
+    "url": "text",
+    "currency": "text",
+    "list_price": "numeric",
+    "updated_at": "timestamptz",
+}
+_METRIC_TYPES = {
     "asin": "text",
     "date": "date",
     "price": "numeric",
@@ -472,30 +483,114 @@ _METRIC_COLUMNS = {
     "in_stock": "boolean",
     "captured_at": "timestamptz",
 }
+_REVIEW_TYPES = {
+    "asin": "text",
+    "date": "date",
+    "reviews_read": "integer",
+    "average_rating": "numeric",
+    "histogram": "integer[]",
+    "verified_share": "numeric",
+    "latest_review_date": "date",
+    "negative": "jsonb",
+    "positive": "jsonb",
+    "captured_at": "timestamptz",
+}
+_ALERT_TYPES = {
+    "asin": "text",
+    "kind": "text",
+    "severity": "text",
+    "observed_date": "date",
+    "message": "text",
+    "details": "jsonb",
+}
 
 
-def _upsert_metrics(conn: Connection, rows: Sequence[Mapping[str, Any]], job_id: uuid.UUID | None) -> int:
-    """One row per (asin, day): a later capture of the day replaces an earlier one, never the reverse.
+def _recordset(param: str, types: Mapping[str, str]) -> str:
+    columns = ", ".join(f"{c} {t}" for c, t in types.items())
+    return f"jsonb_to_recordset(CAST(:{param} AS jsonb)) AS x({columns})"
 
-    Hand-written rather than ``bulk_upsert``: its ``RETURNING (xmax = 0)`` is refused on a
-    partitioned table ("cannot retrieve a system column in this context").
-    """
-    cols = list(_METRIC_COLUMNS)
-    params = {f"p{i}": _arr(r.get(c) for r in rows) for i, c in enumerate(cols)}
-    arrays = ", ".join(f"CAST(:p{i} AS {t}[])" for i, t in enumerate(_METRIC_COLUMNS.values()))
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in cols if c not in ("asin", "date"))
-    result = conn.execute(
-        text(
-            f"""
-            INSERT INTO {S}.product_metrics_daily AS stored ({", ".join(cols)}, job_id)
-            SELECT u.*, CAST(:job AS uuid) FROM unnest({arrays}) AS u
-            ON CONFLICT (asin, date) DO UPDATE SET {updates}, job_id = EXCLUDED.job_id
-            WHERE stored.captured_at < EXCLUDED.captured_at
-            """
-        ),
-        {**params, "job": job_id},
+
+def _set(types: Mapping[str, str], key: Sequence[str]) -> str:
+    return ", ".join(f"{c} = EXCLUDED.{c}" for c in types if c not in key)
+
+
+#: lock the job row (a duplicate delivery waits here), read the previous metrics of its ASINs
+#: for the anomaly rules: one round trip; the worker's variant stages the raw items in the same
+#: statement (``_STAGE_LOCK_AND_PREVIOUS``)
+_LOCK_AND_PREVIOUS_SQL = f"""
+    SELECT j.status, m.asin, m.date, m.price, m.rating, m.bsr, m.in_stock
+    FROM (SELECT status FROM {S}.ingest_jobs WHERE id = :job FOR UPDATE) AS j
+    LEFT JOIN LATERAL (
+        SELECT d.* FROM unnest(CAST(:asins AS text[])) AS wanted(asin)
+        CROSS JOIN LATERAL (
+            SELECT asin, date, price, rating, bsr, in_stock FROM {S}.product_metrics_daily d
+            WHERE d.asin = wanted.asin AND d.date < :day AND d.date >= :lo
+            ORDER BY d.date DESC LIMIT 1
+        ) d
+    ) AS m ON true
+"""
+_LOCK_AND_PREVIOUS = text(_LOCK_AND_PREVIOUS_SQL)
+_STAGE_LOCK_AND_PREVIOUS = text(f"WITH raw AS ({_RAW_INSERT} RETURNING 1)\n{_LOCK_AND_PREVIOUS_SQL}")
+
+_COLS = ", ".join
+#: every write of a promotion in ONE statement (data-modifying CTEs: all run, in one snapshot;
+#: a failure in any rolls back all): products (fresher captures that changed something),
+#: metrics (a later capture of the day replaces an earlier one, never the reverse), review
+#: summaries (likewise), alerts (once per asin, kind, day), the job's outcome and its run's
+#: counters (only when ``:finish``: not for a replay)
+_WRITE = text(
+    f"""
+    WITH p AS (
+        INSERT INTO {S}.products AS stored ({_COLS(_PRODUCT_TYPES)}, last_job_id)
+        SELECT {_COLS("x." + c for c in _PRODUCT_TYPES)}, CAST(:job AS uuid)
+        FROM {_recordset("products", _PRODUCT_TYPES)}
+        ON CONFLICT (asin) DO UPDATE SET {_set(_PRODUCT_TYPES, ("asin",))}, last_job_id = EXCLUDED.last_job_id
+        WHERE (stored.updated_at IS NULL OR stored.updated_at < EXCLUDED.updated_at)
+          AND ROW({_COLS("stored." + c for c in _CONTENT)})
+              IS DISTINCT FROM ROW({_COLS("EXCLUDED." + c for c in _CONTENT)})
+        RETURNING 1
+    ), m AS (
+        INSERT INTO {S}.product_metrics_daily AS stored ({_COLS(_METRIC_TYPES)}, job_id)
+        SELECT {_COLS("x." + c for c in _METRIC_TYPES)}, CAST(:job AS uuid)
+        FROM {_recordset("metrics", _METRIC_TYPES)}
+        ON CONFLICT (asin, date) DO UPDATE
+            SET {_set(_METRIC_TYPES, ("asin", "date"))}, job_id = EXCLUDED.job_id
+        WHERE stored.captured_at < EXCLUDED.captured_at
+        RETURNING 1
+    ), r AS (
+        INSERT INTO {S}.review_summaries AS stored ({_COLS(_REVIEW_TYPES)}, job_id)
+        SELECT {_COLS("x." + c for c in _REVIEW_TYPES)}, CAST(:job AS uuid)
+        FROM {_recordset("reviews", _REVIEW_TYPES)}
+        ON CONFLICT (asin, date) DO UPDATE
+            SET {_set(_REVIEW_TYPES, ("asin", "date"))}, job_id = EXCLUDED.job_id
+        WHERE stored.captured_at < EXCLUDED.captured_at
+        RETURNING 1
+    ), a AS (
+        INSERT INTO {S}.alerts ({_COLS(_ALERT_TYPES)}, job_id)
+        SELECT {_COLS("x." + c for c in _ALERT_TYPES)}, CAST(:job AS uuid)
+        FROM {_recordset("alerts", _ALERT_TYPES)}
+        ON CONFLICT ON CONSTRAINT alerts_once_per_day DO NOTHING
+        RETURNING 1
+    ), j AS (
+        UPDATE {S}.ingest_jobs SET status = 'succeeded', finished_at = :now, items_ok = :ok,
+               items_failed = :bad, reviews_ok = :rok, reviews_failed = :rbad,
+               cost_usd = CAST(:cost AS numeric),
+               missing = CAST(:missing AS text[]), errors = CAST(:errors AS jsonb)
+        WHERE id = :job AND :finish
+        RETURNING run_id
+    ), run AS (
+        UPDATE {S}.ingest_runs SET jobs_succeeded = jobs_succeeded + 1, items_ok = items_ok + :ok,
+               items_failed = items_failed + :bad, reviews_ok = reviews_ok + :rok,
+               reviews_failed = reviews_failed + :rbad,
+               cost_usd = cost_usd + coalesce(CAST(:cost AS numeric), 0)
+        WHERE id = (SELECT run_id FROM j) AND id = CAST(:run AS uuid)
+        RETURNING jobs_total, jobs_succeeded, jobs_failed
     )
-    return result.rowcount
+    SELECT (SELECT count(*) FROM p), (SELECT count(*) FROM m), (SELECT count(*) FROM a),
+           (SELECT count(*) FROM r),
+           coalesce((SELECT jobs_succeeded + jobs_failed >= jobs_total FROM run), false)
+    """
+)
 
 
 def previous_metrics(conn: Connection, asins: Sequence[str], day: date) -> dict[str, dict[str, Any]]:
@@ -516,28 +611,11 @@ def previous_metrics(conn: Connection, asins: Sequence[str], day: date) -> dict[
     return {r["asin"]: dict(r) for r in rows}
 
 
-def _insert_alerts(
-    conn: Connection, alerts: Sequence[Mapping[str, Any]], job_id: uuid.UUID | None
-) -> list[int]:
-    if not alerts:
-        return []
-    cols = ("asin", "kind", "severity", "observed_date", "message")
-    params = {c: _arr(a[c] for a in alerts) for c in cols}
-    params["details"] = _arr(dumps(a["details"]) for a in alerts)
-    rows = conn.execute(
-        text(
-            f"""
-            INSERT INTO {S}.alerts (asin, kind, severity, observed_date, message, details, job_id)
-            SELECT u.*, CAST(:job AS uuid) FROM unnest(CAST(:asin AS text[]), CAST(:kind AS text[]),
-                CAST(:severity AS text[]), CAST(:observed_date AS date[]), CAST(:message AS text[]),
-                CAST(:details AS jsonb[])) AS u
-            ON CONFLICT ON CONSTRAINT alerts_once_per_day DO NOTHING
-            RETURNING id
-            """
-        ),
-        {**params, "job": job_id},
-    ).scalars()
-    return list(rows)
+def evaluate(
+    before: Mapping[str, Mapping[str, Any]], metrics: Sequence[Mapping[str, Any]], thresholds: Thresholds
+) -> list[dict[str, Any]]:
+    """The anomaly alerts of a promotion (``domain.anomalies`` per ASIN against its previous row)."""
+    return [a for m in metrics for a in anomalies(before.get(m["asin"]), m, thresholds)]
 
 
 def promote(
@@ -551,64 +629,74 @@ def promote(
     thresholds: Thresholds,
     now: datetime,
     *,
+    reviews: Sequence[Mapping[str, Any]] = (),
+    reviews_failed: int = 0,
+    reviews_ok: int | None = None,
+    raw: RawItems | None = None,
     replay: bool = False,
 ) -> Promotion:
-    """Products, metrics, alerts and the job's outcome: all of it, once, or nothing."""
-    status = conn.execute(
-        text(f"SELECT status FROM {S}.ingest_jobs WHERE id = :id FOR UPDATE"), {"id": job_id}
-    ).scalar()
-    if status == "succeeded" and not replay:
-        return Promotion("duplicate")
+    """Products, metrics, review summaries, alerts and the job's outcome: all of it, once, or nothing.
+
+    Two round trips whatever the batch size (the raw items staged + the job locked + the previous
+    metrics read; every write), a third when the job is its run's last (the run's KPIs).
+    """
     latest: dict[str, Normalised] = {}
     for n in items:  # one row per ASIN: the latest capture wins
         seen = latest.get(n.asin)
         if seen is None or n.metric["captured_at"] >= seen.metric["captured_at"]:
             latest[n.asin] = n
     unique = list(latest.values())
-    out = Promotion("replayed" if replay else "promoted", asins=sorted(latest))
-    if unique:
-        days = {n.metric["date"] for n in unique}
-        for day in days:
-            if not _partition_exists(conn, day):
-                ensure_partitions(conn, day, 1)
-        first_day = min(days)
-        before = previous_metrics(conn, out.asins, first_day)
-        out.products = _upsert_products(conn, [n.product for n in unique], job_id)
-        out.metrics_written = _upsert_metrics(conn, [n.metric for n in unique], job_id)
-        found = [a for n in unique for a in anomalies(before.get(n.asin), n.metric, thresholds)]
-        out.alerts_new = len(_insert_alerts(conn, found, job_id))
-    if not replay:
-        ok = len(unique)
-        conn.execute(
-            text(
-                f"""
-                UPDATE {S}.ingest_jobs SET status = 'succeeded', finished_at = :now, items_ok = :ok,
-                       items_failed = :bad, cost_usd = :cost, missing = CAST(:missing AS text[]),
-                       errors = CAST(:errors AS jsonb)
-                WHERE id = :id
-                """
-            ),
-            {
-                "id": job_id,
-                "now": now,
-                "ok": ok,
-                "bad": len(errors),
-                "cost": cost,
-                "missing": _arr(missing),
-                "errors": dumps(list(errors)[:MAX_ERRORS]),
-            },
-        )
-        if run_id is not None:
-            out.run_closed = _count_in_run(
-                conn,
-                run_id,
-                succeeded=1,
-                failed=0,
-                items_ok=ok,
-                items_failed=len(errors),
-                cost=cost or Decimal(0),
-                now=now,
-            )
+    asins = sorted(latest.keys() | {r["asin"] for r in reviews})
+    days = {n.metric["date"] for n in unique} | {r["date"] for r in reviews}
+    for day in days:
+        if not _partition_exists(conn, day):
+            ensure_partitions(conn, day, 1)
+    first_day = min(days) if days else now.date()
+    params = {
+        "job": job_id,
+        "asins": _arr(latest) if unique else "{}",
+        "day": first_day,
+        "lo": first_day - timedelta(days=PREVIOUS_WINDOW_DAYS),
+    }
+    if raw is not None:
+        rows = conn.execute(_STAGE_LOCK_AND_PREVIOUS, {**params, **raw.params(run_id)}).all()  # type: ignore[arg-type]
+    else:
+        rows = conn.execute(_LOCK_AND_PREVIOUS, params).all()
+    status = rows[0][0] if rows else None
+    if status == "succeeded" and not replay:
+        return Promotion("duplicate")
+    before = {
+        r[1]: {"asin": r[1], "date": r[2], "price": r[3], "rating": r[4], "bsr": r[5], "in_stock": r[6]}
+        for r in rows
+        if r[1] is not None
+    }
+    metrics = [n.metric for n in unique]
+    found = evaluate(before, metrics, thresholds)
+    out = Promotion("replayed" if replay else "promoted", asins=asins)
+    row = conn.execute(
+        _WRITE,
+        {
+            "job": job_id,
+            "run": run_id,
+            "finish": not replay,
+            "products": _json([n.product for n in unique]),
+            "metrics": _json(metrics),
+            "reviews": _json(list(reviews)),
+            "alerts": _json(found),
+            "now": now,
+            "ok": len(unique),
+            "bad": len(errors) - reviews_failed,
+            "rok": len(reviews) if reviews_ok is None else reviews_ok,
+            "rbad": reviews_failed,
+            "cost": cost,
+            "missing": _arr(missing),
+            "errors": _json(list(errors)[:MAX_ERRORS]),
+        },
+    ).one()
+    out.products, out.metrics_written, out.alerts_new, out.reviews_written = row[0], row[1], row[2], row[3]
+    if row[4]:
+        close_run(conn, run_id, now)  # type: ignore[arg-type]
+        out.run_closed = True
     return out
 
 
@@ -624,7 +712,7 @@ def product_summaries(conn: Connection, asins: Sequence[str]) -> dict[str, dict[
                    p.currency, p.list_price, p.updated_at,
                    m.date, m.price, m.currency AS m_currency, m.list_price AS m_list_price, m.rating,
                    m.reviews_count, m.bsr, m.bsr_category, m.in_stock, m.captured_at,
-                   coalesce(a.alerts, '[]'::jsonb) AS alerts
+                   coalesce(a.alerts, '[]'::jsonb) AS alerts, rv.reviews
             FROM {S}.products p
             LEFT JOIN LATERAL (
                 SELECT * FROM {S}.product_metrics_daily d WHERE d.asin = p.asin ORDER BY d.date DESC LIMIT 1
@@ -635,7 +723,34 @@ def product_summaries(conn: Connection, asins: Sequence[str]) -> dict[str, dict[
                        ORDER BY x.id DESC) AS alerts
                 FROM (SELECT * FROM {S}.alerts al WHERE al.asin = p.asin ORDER BY al.id DESC LIMIT 5) x
             ) a ON true
+            LEFT JOIN LATERAL (
+                SELECT {_REVIEW_JSON} AS reviews
+                FROM {S}.review_summaries rs WHERE rs.asin = p.asin ORDER BY rs.date DESC LIMIT 1
+            ) rv ON true
             WHERE p.asin = ANY(CAST(:a AS text[]))
+            """
+        ),
+        {"a": _arr(asins)},
+    ).mappings()
+    return {r["asin"]: dict(r) for r in rows}
+
+
+#: a review summary row as the API shows it (numbers as text, like the metrics' money)
+_REVIEW_JSON = """jsonb_build_object('date', rs.date, 'reviews_read', rs.reviews_read,
+                       'average_rating', rs.average_rating::text, 'histogram', to_jsonb(rs.histogram),
+                       'verified_share', rs.verified_share::text,
+                       'latest_review_date', rs.latest_review_date, 'negative', rs.negative,
+                       'positive', rs.positive, 'captured_at', rs.captured_at)"""
+
+
+def latest_review_summaries(conn: Connection, asins: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The latest review summary of each of ``asins`` that has one (for the reports' rules)."""
+    rows = conn.execute(
+        text(
+            f"""
+            SELECT DISTINCT ON (asin) asin, date, reviews_read, average_rating, histogram, verified_share,
+                   negative
+            FROM {S}.review_summaries WHERE asin = ANY(CAST(:a AS text[])) ORDER BY asin, date DESC
             """
         ),
         {"a": _arr(asins)},
@@ -748,7 +863,7 @@ def run_view(conn: Connection, run_id: uuid.UUID) -> dict[str, Any] | None:
     jobs = conn.execute(
         text(
             "SELECT id, seq, status, attempts, cardinality(asins) AS asins, items_ok, items_failed, "
-            "cost_usd, "
+            "reviews_ok, reviews_failed, cost_usd, "
             f"missing, errors FROM {S}.ingest_jobs WHERE run_id = :id ORDER BY seq"
         ),
         {"id": run_id},
@@ -761,8 +876,8 @@ def job_view(conn: Connection, job_id: uuid.UUID) -> dict[str, Any] | None:
         conn.execute(
             text(
                 "SELECT id, run_id, seq, status, attempts, asins, created_at, started_at, finished_at, "
-                "items_ok, "
-                f"items_failed, missing, cost_usd, apify_run_id, errors FROM {S}.ingest_jobs WHERE id = :id"
+                "items_ok, items_failed, reviews_ok, reviews_failed, missing, cost_usd, apify_run_id, "
+                f"apify_reviews_run_id, errors FROM {S}.ingest_jobs WHERE id = :id"
             ),
             {"id": job_id},
         )
@@ -780,6 +895,8 @@ def ingest_totals(conn: Connection) -> dict[str, Any]:
             SELECT count(*) FILTER (WHERE status = 'succeeded') AS jobs_succeeded,
                    count(*) FILTER (WHERE status = 'failed') AS jobs_failed,
                    coalesce(sum(items_ok), 0) AS items_ok, coalesce(sum(items_failed), 0) AS items_failed,
+                   coalesce(sum(reviews_ok), 0) AS reviews_ok,
+                   coalesce(sum(reviews_failed), 0) AS reviews_failed,
                    coalesce(sum(cost_usd), 0) AS cost_usd
             FROM {S}.ingest_jobs
             """

@@ -36,6 +36,12 @@ class MonitorSettings(BaseModel):
     apify_token: SecretStr | None = None
     #: the product-details actor (``username~actor-name`` or its id)
     apify_actor: str = "junglee~amazon-crawler"
+    #: the reviews actor (one item per review); empty = no reviews fetched
+    apify_reviews_actor: str = "junglee~amazon-reviews-scraper"
+    #: reviews asked per ASIN (Amazon serves ~10 a page; what the summary is computed over)
+    apify_reviews_per_asin: int = Field(10, ge=1, le=100)
+    #: which reviews: the most recent (what changes day to day) or the most helpful
+    apify_reviews_sort: Literal["recent", "helpful"] = "recent"
     #: async (cost known: ``usageTotalUsd``) or sync (run-sync-get-dataset-items; 408 → async)
     apify_run_mode: Literal["async", "sync"] = "async"
     #: shared token bucket: Apify API calls per second across every worker, and burst
@@ -56,6 +62,10 @@ class MonitorSettings(BaseModel):
     price_spike_pct: Decimal = Field(Decimal("15"), gt=0, le=1000)
     rating_drop: Decimal = Field(Decimal("0.2"), gt=0, le=5)
     bsr_jump_pct: Decimal = Field(Decimal("50"), gt=0, le=100_000)
+    #: recommendation "address_review_themes": share of 1-2 star reviews among those read, over
+    #: at least ``review_min_read`` reviews
+    review_low_share: Decimal = Field(Decimal("0.2"), gt=0, le=1)
+    review_min_read: int = Field(5, ge=1, le=100)
     # Recommendations: an LLM plug-in (``module:function``); empty = rule-based only
     recommendation_llm: str = ""
     # API

@@ -23,6 +23,17 @@ every fetch of an ASIN moves its price, rating, reviews and rank a little (seede
 in the varying shapes real actors produce (``price`` as ``{value, currency}`` or a number,
 ``breadCrumbs`` as a string or a list, ``inStock`` or ``availability``).
 ``hostile_dataset_id`` makes runs name a dataset id that points elsewhere (the client must refuse).
+
+An actor whose id contains ``review`` (the default ``junglee~amazon-reviews-scraper``) is the
+reviews actor: input ``productUrls``/``asins`` and ``maxReviews`` (default 10); one item per
+review, the ASIN's most recent ones. Review ``n`` of an ASIN is stable across fetches (its id,
+rating, text); new reviews arrive as the product's review count drifts up, and their ratings
+follow a slow drift of the product's quality, so the summaries move from day to day. The
+shapes vary as between real reviews actors (``ratingScore`` or ``rating`` as a number or
+``"4.0 out of 5 stars"``, ``reviewTitle``/``title``, ``reviewDescription``/``text``, ISO dates or
+``"Reviewed in the United States on March 3, 2024"``, ``isVerified``/``verified``, ``asin`` or
+``productAsin``); ``malformed_rate`` of them are malformed too (no ASIN, a rating of 0 or 6 or
+text, not an object). Cost: ``cost_per_review`` per review item.
 """
 
 from __future__ import annotations
@@ -93,6 +104,7 @@ class Stats:
     async_runs: int = 0
     items_served: int = 0
     malformed_served: int = 0
+    reviews_served: int = 0
     asins_fetched: dict[str, int] = field(default_factory=dict)
 
 
@@ -108,6 +120,7 @@ class Simulator:
         sync_max_items: int = 100,
         run_seconds: float = 0.0,
         cost_per_item: float = 0.0025,
+        cost_per_review: float = 0.00075,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.seed = seed
@@ -118,7 +131,10 @@ class Simulator:
         self.sync_max_items = sync_max_items
         self.run_seconds = run_seconds
         self.cost_per_item = cost_per_item
+        self.cost_per_review = cost_per_review
         self.hostile_dataset_id: str | None = None
+        #: actor ids whose runs answer 503 (one actor down while the others work)
+        self.failing_actors: set[str] = set()
         self.clock = clock
         self.products: dict[str, ProductState] = {}
         self.runs: dict[str, SimRun] = {}
@@ -211,22 +227,61 @@ class Simulator:
         self.stats.items_served += len(out)
         return out
 
+    def reviews(self, asin: str, limit: int = 10) -> list[Any]:
+        """The ``limit`` most recent reviews of ``asin`` (as many as it has), newest first."""
+        with self._lock:
+            s = self._state(asin)
+            total = s.reviews
+            base = s.rating
+            malformed = [
+                self.malformed_rate > 0 and self._rng.random() < self.malformed_rate
+                for _ in range(min(limit, total))
+            ]
+            today = datetime.fromtimestamp(self.clock(), UTC).date()
+        out = []
+        for k, n in enumerate(range(total - 1, total - 1 - len(malformed), -1)):
+            r = random.Random(f"{self.seed}:{asin}:review:{n}")  # noqa: S311 - stable per review
+            if malformed[k]:
+                self.stats.malformed_served += 1
+                out.append(_malformed_review(asin, r))
+                continue
+            out.append(_review(asin, n, total, base, today, r))
+        self.stats.reviews_served += len(out)
+        return out
+
+    def reviews_for(self, asins: list[str], limit: int) -> list[Any]:
+        return [item for a in asins for item in self.reviews(a, limit)]
+
+    def serve(self, act_id: str, body: Any) -> list[Any]:
+        """What an actor run produces: product items, or review items for a reviews actor."""
+        asins = _asins(body)
+        if "review" in act_id.lower():
+            limit = body.get("maxReviews", 10) if isinstance(body, dict) else 10
+            limit = limit if isinstance(limit, int) and 1 <= limit <= 1000 else 10
+            return self.reviews_for(asins, limit)
+        return self.items_for(asins)
+
+    def cost(self, act_id: str, items: list[Any]) -> float:
+        per = self.cost_per_review if "review" in act_id.lower() else self.cost_per_item
+        return len(items) * per
+
     # ------------------------------------------------------------------ runs
 
-    def start_run(self, act_id: str, asins: list[str]) -> SimRun:
+    def start_run(self, act_id: str, body: Any) -> SimRun:
         now = self.clock()
         run_id = uuid.uuid4().hex[:17]
         dataset_id = uuid.uuid4().hex[:17]
+        items = self.serve(act_id, body)
         run = SimRun(
             run_id,
             act_id,
             dataset_id,
             now,
             now + self.run_seconds,
-            len(asins),
-            len(asins) * self.cost_per_item,
+            len(items),
+            self.cost(act_id, items),
         )
-        self.datasets[dataset_id] = self.items_for(asins)
+        self.datasets[dataset_id] = items
         self.runs[run_id] = run
         self.stats.async_runs += 1
         return run
@@ -256,6 +311,91 @@ def _malformed(asin: str, r: random.Random) -> Any:
     if kind == 2:
         return {"asin": asin, "price": 12.5, "stars": 7.5}
     return "<html>captcha</html>"
+
+
+_NEGATIVE = [
+    ("Stopped working after two weeks", "It worked fine at first, then it stopped charging entirely."),
+    ("Cheap materials", "The plastic feels flimsy and one clip broke on the first day."),
+    ("Not as described", "The size and the colour are not what the listing shows."),
+    ("Arrived damaged", "The box was crushed and the unit was scratched."),
+]
+_MIXED = [("It's okay", "Does the job, but the instructions could be clearer.")]
+_POSITIVE = [
+    ("Works great", "Set up in minutes and it has worked perfectly every day since."),
+    ("Excellent value", "Better than the brand-name one I had before, for half the price."),
+    ("Exactly what I needed", "Solid build, fast delivery, would buy again."),
+]
+_VARIANTS = ["Color: Black", "Color: White", "Size: Large", None]
+_MONTH_NAMES = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
+
+
+def _review(asin: str, n: int, total: int, base: float, today: Any, r: random.Random) -> dict[str, Any]:
+    """Review ``n`` (0 = the oldest) of ``asin``: its rating drifts slowly with ``n`` around ``base``."""
+    quality = base + 0.9 * math.sin(n / 40 + len(asin)) - 0.3
+    rating = max(1, min(5, round(r.gauss(quality, 1.1))))
+    title, body = r.choice(_NEGATIVE if rating <= 2 else _MIXED if rating == 3 else _POSITIVE)
+    day = today.fromordinal(today.toordinal() - (total - 1 - n) // 2)
+    verified = r.random() < 0.85
+    shape = n % 3
+    if shape == 0:  # junglee~amazon-reviews-scraper style
+        return {
+            "asin": asin,
+            "reviewId": f"R{asin}{n:06d}",
+            "ratingScore": rating,
+            "reviewTitle": title,
+            "reviewDescription": body,
+            "date": day.isoformat(),
+            "isVerified": verified,
+            "variant": r.choice(_VARIANTS),
+            "reviewUrl": f"https://www.amazon.com/gp/customer-reviews/R{asin}{n:06d}",
+            "position": total - n,
+        }
+    if shape == 1:  # text fields as shown on the page
+        return {
+            "productAsin": asin,
+            "id": f"R{asin}{n:06d}",
+            "rating": f"{rating}.0 out of 5 stars",
+            "title": title,
+            "text": body,
+            "date": f"Reviewed in the United States on {_MONTH_NAMES[day.month - 1]} {day.day}, {day.year}",
+            "verified": "Verified Purchase" if verified else "",
+            "variant": r.choice(_VARIANTS),
+        }
+    return {
+        "asin": asin,
+        "reviewId": f"R{asin}{n:06d}",
+        "rating": float(rating),
+        "reviewTitle": title,
+        "reviewDescription": body,
+        "date": f"{day.isoformat()}T{r.randrange(24):02d}:{r.randrange(60):02d}:00.000Z",
+        "verified": verified,
+        "reviewerName": f"Customer {n}",
+        "helpfulVotes": r.randrange(40),
+    }
+
+
+def _malformed_review(asin: str, r: random.Random) -> Any:
+    kind = r.randrange(4)
+    if kind == 0:
+        return {"reviewTitle": "no asin here", "ratingScore": 5}
+    if kind == 1:
+        return {"asin": asin, "ratingScore": r.choice([0, 6]), "reviewTitle": "out of range"}
+    if kind == 2:
+        return {"asin": asin, "rating": "n/a", "reviewTitle": "no rating"}
+    return ["not", "an", "object"]
 
 
 def _asins(body: Any) -> list[str]:
@@ -297,6 +437,9 @@ def create_app(simulator: Simulator | None = None) -> Starlette:
             body = await request.json()
         except ValueError:
             return error(400, "invalid-input", "Input is not valid JSON.")
+        if request.path_params["actor"] in sim.failing_actors:
+            sim.stats.errors += 1
+            return error(503, "server-error", "The actor is temporarily unavailable.")
         asins = _asins(body)
         sim.stats.sync_runs += 1
         if len(asins) > sim.sync_max_items:
@@ -306,7 +449,7 @@ def create_app(simulator: Simulator | None = None) -> Starlette:
                 "run-timeout-exceeded",
                 "Actor run exceeded the timeout of 300 seconds for this API endpoint.",
             )
-        return JSONResponse(sim.items_for(asins), status_code=201)
+        return JSONResponse(sim.serve(request.path_params["actor"], body), status_code=201)
 
     async def start_run(request: Request) -> Response:
         if (refused := gate(request)) is not None:
@@ -315,7 +458,10 @@ def create_app(simulator: Simulator | None = None) -> Starlette:
             body = await request.json()
         except ValueError:
             return error(400, "invalid-input", "Input is not valid JSON.")
-        run = sim.start_run(request.path_params["actor"], _asins(body))
+        if request.path_params["actor"] in sim.failing_actors:
+            sim.stats.errors += 1
+            return error(503, "server-error", "The actor is temporarily unavailable.")
+        run = sim.start_run(request.path_params["actor"], body)
         return JSONResponse({"data": sim.run_view(run)}, status_code=201)
 
     async def get_run(request: Request) -> Response:
@@ -358,6 +504,7 @@ def create_app(simulator: Simulator | None = None) -> Starlette:
                 "async_runs": s.async_runs,
                 "items_served": s.items_served,
                 "malformed_served": s.malformed_served,
+                "reviews_served": s.reviews_served,
                 "distinct_asins": len(s.asins_fetched),
             }
         )

@@ -1,4 +1,4 @@
-"""SQLAlchemy ``Table`` objects of the write path (migration ``product_monitor_0001`` creates them).
+"""SQLAlchemy ``Table`` objects of the write path (migrations ``product_monitor_0001``/``0002`` create them).
 
 Only ``opsdeck.db.bulk_upsert`` needs them (it reads the column types to encode arrays);
 reads are SQL text. ``tests/integration/product_monitor`` checks them against the database.
@@ -84,7 +84,25 @@ raw_events = Table(
     Column("actor", Text),
     Column("received_at", TS),
     Column("item", JSONB),
+    Column("source", Text),
     schema="staging_raw",
+)
+
+review_summaries = Table(
+    "review_summaries",
+    metadata,
+    Column("asin", Text, primary_key=True),
+    Column("date", Date, primary_key=True),
+    Column("reviews_read", Integer),
+    Column("average_rating", Numeric(3, 2)),
+    Column("histogram", ARRAY(Integer)),
+    Column("verified_share", Numeric(5, 4)),
+    Column("latest_review_date", Date),
+    Column("negative", JSONB),
+    Column("positive", JSONB),
+    Column("captured_at", TS),
+    Column("job_id", UUID(as_uuid=True)),
+    schema=S,
 )
 
 ingest_jobs = Table(

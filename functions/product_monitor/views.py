@@ -44,6 +44,7 @@ def summary_view(row: dict[str, Any]) -> dict[str, Any]:
         "url": row["url"],
         "updated_at": row["updated_at"],
         "latest": latest,
+        "reviews": row.get("reviews"),
         "recent_alerts": row["alerts"],
     }
 

@@ -200,7 +200,9 @@ def test_jobs_show_runs_and_their_errors(loaded):
         and body["kind"] == "manual"
         and body["status"] == "succeeded"
     )
-    assert body["items_failed"] == len(body["errors"]) > 0
+    sources = [e["source"] for e in body["errors"]]
+    assert body["items_failed"] == sources.count("product") > 0
+    assert body["reviews_failed"] == sources.count("reviews") > 0
     job_id = body["jobs"][0]["id"]
     status, _, job = loaded.call("GET", f"/v1/jobs/{job_id}")
     assert status == 200 and job["resource"] == "ingest_job" and job["run_id"] == run["run_id"]
@@ -273,7 +275,9 @@ def test_metrics_are_the_deployments_counters(loaded):
     assert 'pm_cache_lookups_total{result="fresh"} 3' in lines  # written through by the worker
     assert 'pm_ingest_jobs_total{status="succeeded"} 1' in lines
     assert 'pm_ingest_items_total{result="ok"} 50' in lines
-    assert any(line.startswith("pm_upstream_cost_usd_total 0.125") for line in lines)
+    assert 'pm_ingest_reviews_total{result="ok"} 500' in lines
+    # 50 product items at 0.0025 + 500 review items at 0.00075
+    assert any(line.startswith("pm_upstream_cost_usd_total 0.5") for line in lines)
     # counters live in Redis, not in this container: a fresh container (module state dropped) sees them
     from opsdeck import cache
 

@@ -49,12 +49,18 @@ def test_daily_run_shards_fetches_and_promotes_everything(pm):
     assert results == [{"batchItemFailures": []}] * 3
     assert pm.scalar("SELECT count(*) FROM product_monitor.product_metrics_daily") == 250
     assert pm.scalar("SELECT count(*) FROM product_monitor.products WHERE updated_at IS NOT NULL") == 250
-    assert pm.scalar("SELECT count(*) FROM staging_raw.raw_events") == 250
-    run = pm.sql("SELECT status, jobs_succeeded, items_ok, cost_usd, kpis FROM product_monitor.ingest_runs")[
-        0
-    ]
+    assert pm.scalar("SELECT count(*) FROM staging_raw.raw_events WHERE source = 'product'") == 250
+    # the reviews actor too: every review item staged, one summary per ASIN
+    reviews = pm.sim.stats.reviews_served
+    assert reviews == 250 * 10  # maxReviews per ASIN (every simulated ASIN has more than 10)
+    assert pm.scalar("SELECT count(*) FROM staging_raw.raw_events WHERE source = 'reviews'") == reviews
+    assert pm.scalar("SELECT count(*) FROM product_monitor.review_summaries WHERE reviews_read = 10") == 250
+    run = pm.sql(
+        "SELECT status, jobs_succeeded, items_ok, reviews_ok, cost_usd, kpis FROM product_monitor.ingest_runs"
+    )[0]
     assert run.status == "succeeded" and run.jobs_succeeded == 3 and run.items_ok == 250
-    assert run.cost_usd == pytest.approx(250 * 0.0025)
+    assert run.reviews_ok == reviews and run.kpis["reviews_ok"] == reviews
+    assert run.cost_usd == pytest.approx(250 * 0.0025 + reviews * 0.00075)
     assert run.kpis["coverage"] == 1 and run.kpis["job_success_rate"] == 1
     # the own ASIN with competitors got a report and recommendations
     rec = repository.latest_recommendation(pm.db, OWN[0])
@@ -103,16 +109,16 @@ def test_malformed_items_go_to_the_runs_error_list_not_the_core_tables(pm):
     pm.drain()
     job = repository.job_view(pm.db, uuid.UUID(planned["jobs"][0]))
     assert job["status"] == "succeeded"
-    assert job["items_failed"] == len(job["errors"]) > 0
+    product_errors = [e for e in job["errors"] if e["source"] == "product"]
+    assert job["items_failed"] == len(product_errors) > 0
     assert job["items_ok"] + job["items_failed"] == 100
-    assert {e["reason"] for e in job["errors"]} & {"missing or invalid asin", "stars is above 5"} or job[
-        "errors"
-    ]
+    assert {e["reason"] for e in product_errors} & {"missing or invalid asin", "stars is above 5"}
     good = pm.scalar("SELECT count(*) FROM product_monitor.product_metrics_daily")
     assert good == job["items_ok"]
     # an ASIN whose only item was malformed has no metric row, and is reported missing
-    assert set(job["missing"]) >= {e["asin"] for e in job["errors"] if e["asin"]}
-    assert pm.scalar("SELECT count(*) FROM staging_raw.raw_events") == 100  # raw kept, for audit/replay
+    assert set(job["missing"]) >= {e["asin"] for e in product_errors if e["asin"]}
+    # raw kept, for audit/replay
+    assert pm.scalar("SELECT count(*) FROM staging_raw.raw_events WHERE source = 'product'") == 100
     run = pm.sql("SELECT status, items_failed FROM product_monitor.ingest_runs")[0]
     assert run.status == "succeeded" and run.items_failed == job["items_failed"]
 
@@ -121,23 +127,29 @@ def test_a_failure_mid_promotion_leaves_the_core_tables_untouched(pm, monkeypatc
     pm.track(OWN[:50])
     pm.plan()
     (message,) = pm.receive()
-    real = repository._insert_alerts
+    real = repository.evaluate
 
-    def boom(*args, **kwargs):
-        raise RuntimeError("disk full")  # after products and metrics were written in the transaction
+    def refused_alert(before, metrics, thresholds):
+        # the database refuses the last alert (its check constraint), after the products,
+        # metrics and review summaries of the same statement were written
+        bogus = {"kind": "bogus", "severity": "info", "message": "x", "details": {}}
+        return [*real(before, metrics, thresholds), {**bogus, "asin": OWN[0], "observed_date": date.today()}]
 
-    monkeypatch.setattr(repository, "_insert_alerts", boom)
+    monkeypatch.setattr(repository, "evaluate", refused_alert)
     result = pm.work([message["Body"]])
     assert len(result["batchItemFailures"]) == 1
     assert pm.scalar("SELECT count(*) FROM product_monitor.product_metrics_daily") == 0
+    assert pm.scalar("SELECT count(*) FROM product_monitor.review_summaries") == 0
+    assert pm.scalar("SELECT count(*) FROM product_monitor.alerts") == 0
     assert pm.scalar("SELECT count(*) FROM product_monitor.products WHERE updated_at IS NOT NULL") == 0
     assert pm.scalar("SELECT status FROM product_monitor.ingest_jobs") == "running"
     assert pm.scalar("SELECT jobs_succeeded FROM product_monitor.ingest_runs") == 0
-    assert pm.scalar("SELECT count(*) FROM staging_raw.raw_events") == 50  # staged before
+    assert pm.scalar("SELECT count(*) FROM staging_raw.raw_events") == 50 * 11  # staged before
 
-    monkeypatch.setattr(repository, "_insert_alerts", real)
+    monkeypatch.setattr(repository, "evaluate", real)
     assert pm.work([message["Body"]], receive_count=2) == {"batchItemFailures": []}
     assert pm.scalar("SELECT count(*) FROM product_monitor.product_metrics_daily") == 50
+    assert pm.scalar("SELECT count(*) FROM product_monitor.review_summaries") == 50
     assert pm.scalar("SELECT attempts FROM product_monitor.ingest_jobs") == 2
 
 
@@ -237,11 +249,23 @@ def test_replay_raw_command_rebuilds_core_rows_from_staging(pm, capsys):
     # the core rows are lost (say, a bad manual fix); the raw items are still in staging
     pm.db.execute(text("DELETE FROM product_monitor.product_metrics_daily"))
     pm.db.execute(text("UPDATE product_monitor.products SET updated_at = NULL, title = NULL"))
+    reviews_before = pm.sql("SELECT * FROM product_monitor.review_summaries ORDER BY asin")
+    pm.db.execute(text("DELETE FROM product_monitor.review_summaries"))
     assert main(["product-monitor", "replay-raw", "--run", planned["run_id"]]) == 0
     totals = printed(capsys)
-    assert totals == {"jobs": 1, "items": 50, "malformed": 0, "metrics_written": 50, "products_written": 50}
+    assert totals == {
+        "jobs": 1,
+        "items": 50,
+        "malformed": 0,
+        "metrics_written": 50,
+        "products_written": 50,
+        "reviews": 500,
+        "review_summaries_written": 50,
+    }
     after = snapshot(pm)
     assert after["metrics"] == before["metrics"] and after["products"] == before["products"]
+    assert pm.sql("SELECT * FROM product_monitor.review_summaries ORDER BY asin") == reviews_before
     assert main(["product-monitor", "replay-raw", "--job", planned["jobs"][0]]) == 0
-    assert printed(capsys)["metrics_written"] == 0  # a second replay changes nothing
+    again = printed(capsys)
+    assert again["metrics_written"] == 0 and again["review_summaries_written"] == 0  # nothing changes
     assert main(["product-monitor", "replay-raw", "--since", "2026-01-01T00:00:00"]) == 2  # no time zone

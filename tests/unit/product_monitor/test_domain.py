@@ -169,3 +169,125 @@ def test_recommendations_are_rule_based_and_deterministic():
     assert domain.content_hash(report, items) == domain.content_hash(*domain.recommend(own, comps))
     _, lonely = domain.recommend(own, [])
     assert [i["code"] for i in lonely] == ["add_competitors"]
+
+
+# ------------------------------------------------------------------------- reviews
+
+
+@pytest.mark.parametrize(
+    ("item", "rating", "day", "verified"),
+    [
+        (
+            {
+                "asin": "B0TEST0001",
+                "ratingScore": 4,
+                "reviewTitle": "ok",
+                "date": "2026-11-30",
+                "isVerified": True,
+            },
+            4,
+            date(2026, 11, 30),
+            True,
+        ),
+        (
+            {
+                "productAsin": "b0test0001",
+                "rating": "2.0 out of 5 stars",
+                "date": "Reviewed in the United States on March 3, 2024",
+                "verified": "Verified Purchase",
+            },
+            2,
+            date(2024, 3, 3),
+            True,
+        ),
+        (
+            {"asin": "B0TEST0001", "rating": 5.0, "date": "2026-01-02T10:00:00.000Z", "verified": False},
+            5,
+            date(2026, 1, 2),
+            False,
+        ),
+        (
+            {
+                "asin": "B0TEST0001",
+                "ratingScore": 1,
+                "date": "Reviewed in the United Kingdom on 3 March 2024",
+            },
+            1,
+            date(2024, 3, 3),
+            None,
+        ),
+        ({"asin": "B0TEST0001", "ratingScore": 3, "date": "February 30, 2024"}, 3, None, None),
+    ],
+)
+def test_review_items_normalise_across_actor_shapes(item, rating, day, verified):
+    r = domain.normalise_review(item)
+    assert (r.asin, r.rating, r.date, r.verified) == ("B0TEST0001", rating, day, verified)
+
+
+@pytest.mark.parametrize(
+    ("item", "reason"),
+    [
+        ("<html>", "not an object"),
+        ({"ratingScore": 5}, "missing or invalid asin"),
+        ({"asin": "B0TEST0001"}, "review rating missing"),
+        ({"asin": "B0TEST0001", "ratingScore": 6}, "outside 1-5"),
+        ({"asin": "B0TEST0001", "ratingScore": 0}, "outside 1-5"),
+        ({"asin": "B0TEST0001", "rating": "n/a"}, "not a number"),
+        ({"asin": "B0TEST0001", "ratingScore": True}, "missing"),
+        ({"asin": "B0TEST0001", "ratingScore": 5, "error": "blocked"}, "actor reported an error"),
+    ],
+)
+def test_unreadable_review_items_are_malformed(item, reason):
+    with pytest.raises(domain.Malformed, match=reason):
+        domain.normalise_review(item)
+
+
+def test_review_summary_counts_and_snippets():
+    now = datetime(2026, 12, 3, 0, 30, tzinfo=UTC)
+    items = [
+        {
+            "asin": "B0TEST0001",
+            "ratingScore": 1,
+            "reviewTitle": "old bad",
+            "date": "2026-11-01",
+            "isVerified": True,
+        },
+        {
+            "asin": "B0TEST0001",
+            "ratingScore": 2,
+            "reviewTitle": "new bad",
+            "date": "2026-12-01",
+            "isVerified": False,
+        },
+        {
+            "asin": "B0TEST0001",
+            "ratingScore": 5,
+            "reviewTitle": "great",
+            "date": "2026-11-20",
+            "isVerified": True,
+        },
+        {"asin": "B0TEST0001", "ratingScore": 4, "reviewDescription": "x" * 500, "date": "2026-12-02"},
+    ]
+    summary = domain.summarise_reviews("B0TEST0001", [domain.normalise_review(i) for i in items], now)
+    assert summary["reviews_read"] == 4 and summary["histogram"] == [1, 1, 0, 1, 1]
+    assert summary["average_rating"] == Decimal("3.00")
+    assert summary["verified_share"] == Decimal("0.6667")  # of the three that say
+    assert summary["latest_review_date"] == date(2026, 12, 2)
+    assert [s["title"] for s in summary["negative"]] == ["old bad", "new bad"]  # lowest rating first
+    assert [s["rating"] for s in summary["positive"]] == [5, 4]
+    assert len(summary["positive"][1]["text"]) == domain.SNIPPET_TEXT
+    assert domain.low_rating_share(summary) == Decimal("0.5")
+
+
+def test_a_high_share_of_low_ratings_recommends_addressing_review_themes():
+    own = {"asin": "B0TEST0001", "price": Decimal("10"), "rating": Decimal("4.0")}
+    bad = {"reviews_read": 10, "histogram": [2, 1, 1, 2, 4], "negative": [{"title": "Broke"}]}
+    good = {**bad, "histogram": [1, 0, 1, 3, 5]}
+    _, items = domain.recommend(own, [], bad)
+    (theme,) = [i for i in items if i["code"] == "address_review_themes"]
+    assert "30%" in theme["text"] and "Broke" in theme["text"]
+    assert "address_review_themes" not in {i["code"] for i in domain.recommend(own, [], good)[1]}
+    few = {**bad, "reviews_read": 3, "histogram": [2, 1, 0, 0, 0]}
+    assert "address_review_themes" not in {i["code"] for i in domain.recommend(own, [], few)[1]}
+    report, _ = domain.recommend(own, [], bad)
+    assert report["reviews"]["low_rating_share"] == "0.3000"
