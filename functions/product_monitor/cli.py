@@ -1,7 +1,7 @@
 """``opsdeck product-monitor …``: replay raw events, plan a run, serve the Apify simulator.
 
 ``opsdeck product-monitor replay-raw [--job ID | --run ID | --since ISO]`` re-normalises the
-raw Apify items kept in ``staging_raw.raw_events`` (the latest attempt of each job) into the
+raw Apify items kept in ``staging_raw.raw_batches`` (the latest attempt of each job) into the
 core tables, in one transaction per job, against the configured ``DATABASE_URL`` (and
 ``REDIS_URL`` for cache invalidation). Idempotent: rows already there are left as they are,
 alerts are not added twice. Prints the totals as JSON.

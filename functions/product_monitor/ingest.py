@@ -8,7 +8,7 @@ A job (50-100 ASINs) goes:
    bucket; a 429 halves the shared rate, successes bring it back); a run still going at the
    function's deadline is remembered (``apify_run_id``) and resumed by the redelivery, never
    paid twice;
-3. **stage** — every item as returned into ``staging_raw.raw_events`` (in the promotion's
+3. **stage** — every item as returned into ``staging_raw.raw_batches`` (in the promotion's
    first statement; staged alone if the promotion fails: kept for audit and replay);
 4. **normalise** — defensively; unreadable items, items for ASINs not asked for, and duplicates
    become the job's ``errors`` (the run's error list), never rows;

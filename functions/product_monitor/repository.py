@@ -346,25 +346,19 @@ def _json(value: Any) -> str:
     return to_json(value, inf_nan_mode="null").decode()
 
 
-#: the ASIN a raw item claims, computed by the server (the same fields ``domain`` reads)
-_RAW_ASIN = (
-    "upper(btrim(coalesce(nullif(e.item->>'asin', ''), nullif(e.item->>'ASIN', ''), "
-    "nullif(e.item->>'productAsin', ''), nullif(e.item->>'originalAsin', ''))))"
-)
-
-
-#: the raw items of both sources (``:p_*`` product, ``:r_*`` reviews; an empty JSON array inserts
-#: nothing), as one INSERT: each source's items travel as ONE JSON array the server splits
-_RAW_INSERT = f"""
-    INSERT INTO staging_raw.raw_events
-        (job_id, run_id, attempt, source, item_index, asin, actor, received_at, item)
-    SELECT CAST(:job AS uuid), CAST(:raw_run AS uuid), CAST(:raw_attempt AS integer), s.source, e.n - 1,
-           CASE WHEN {_RAW_ASIN} ~ '^[A-Z0-9]{{10}}$' THEN {_RAW_ASIN} END,
-           s.actor, CAST(:raw_at AS timestamptz), e.item
-    FROM (VALUES ('product', CAST(:p_actor AS text), CAST(:p_items AS jsonb)),
-                 ('reviews', CAST(:r_actor AS text), CAST(:r_items AS jsonb))) AS s(source, actor, items)
-    CROSS JOIN LATERAL jsonb_array_elements(s.items) WITH ORDINALITY AS e(item, n)
-    ON CONFLICT ON CONSTRAINT raw_events_job_item DO NOTHING
+#: the raw items of both sources (``:p_*`` product, ``:r_*`` reviews), one row per source with
+#: items: each source's items as ONE JSON array, stored as received (``json``: validated, not
+#: parsed into binary); ``staging_raw.raw_events`` is the per-item view over these rows
+_RAW_INSERT = """
+    INSERT INTO staging_raw.raw_batches
+        (job_id, attempt, source, run_id, actor, received_at, item_count, items)
+    SELECT CAST(:job AS uuid), CAST(:raw_attempt AS integer), s.source, CAST(:raw_run AS uuid), s.actor,
+           CAST(:raw_at AS timestamptz), s.n, s.items
+    FROM (VALUES ('product', CAST(:p_actor AS text), CAST(:p_n AS integer), CAST(:p_items AS json)),
+                 ('reviews', CAST(:r_actor AS text), CAST(:r_n AS integer), CAST(:r_items AS json)))
+         AS s(source, actor, n, items)
+    WHERE s.n > 0
+    ON CONFLICT (job_id, attempt, source) DO NOTHING
 """
 
 
@@ -385,8 +379,10 @@ class RawItems:
             "raw_attempt": self.attempt,
             "raw_at": self.received_at,
             "p_actor": self.product_actor,
+            "p_n": len(self.product),
             "p_items": _json(list(self.product)),
             "r_actor": self.reviews_actor,
+            "r_n": len(self.reviews),
             "r_items": _json(list(self.reviews)),
         }
 
@@ -418,18 +414,16 @@ def raw_items(
         text(
             """
             WITH latest AS (
-                SELECT job_id, max(attempt) AS attempt FROM staging_raw.raw_events
+                SELECT job_id, max(attempt) AS attempt FROM staging_raw.raw_batches
                 WHERE (CAST(:job AS uuid) IS NULL OR job_id = :job)
                   AND (CAST(:run AS uuid) IS NULL OR run_id = :run)
                   AND (CAST(:since AS timestamptz) IS NULL OR received_at >= :since)
                 GROUP BY job_id)
-            SELECT e.job_id, e.run_id, max(e.received_at),
-                   coalesce(jsonb_agg(e.item ORDER BY e.item_index) FILTER (WHERE e.source = 'product'),
-                            '[]'),
-                   coalesce(jsonb_agg(e.item ORDER BY e.item_index) FILTER (WHERE e.source = 'reviews'),
-                            '[]')
-            FROM staging_raw.raw_events e JOIN latest l USING (job_id, attempt)
-            GROUP BY e.job_id, e.run_id ORDER BY max(e.received_at), e.job_id
+            SELECT b.job_id, b.run_id, max(b.received_at),
+                   coalesce((array_agg(b.items) FILTER (WHERE b.source = 'product'))[1], '[]'),
+                   coalesce((array_agg(b.items) FILTER (WHERE b.source = 'reviews'))[1], '[]')
+            FROM staging_raw.raw_batches b JOIN latest l USING (job_id, attempt)
+            GROUP BY b.job_id, b.run_id ORDER BY max(b.received_at), b.job_id
             """
         ),
         {"job": job_id, "run": run_id, "since": since},

@@ -18,7 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import JSON, JSONB, UUID
 
 S = "product_monitor"
 TS = DateTime(timezone=True)
@@ -73,6 +73,21 @@ competitor_links = Table(
     schema=S,
 )
 
+raw_batches = Table(
+    "raw_batches",
+    metadata,
+    Column("job_id", UUID(as_uuid=True), primary_key=True),
+    Column("attempt", Integer, primary_key=True),
+    Column("source", Text, primary_key=True),
+    Column("run_id", UUID(as_uuid=True)),
+    Column("actor", Text),
+    Column("received_at", TS),
+    Column("item_count", Integer),
+    Column("items", JSON),
+    schema="staging_raw",
+)
+
+#: a view: one row per item of ``raw_batches``
 raw_events = Table(
     "raw_events",
     metadata,

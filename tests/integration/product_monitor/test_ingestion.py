@@ -55,6 +55,12 @@ def test_daily_run_shards_fetches_and_promotes_everything(pm):
     assert reviews == 250 * 10  # maxReviews per ASIN (every simulated ASIN has more than 10)
     assert pm.scalar("SELECT count(*) FROM staging_raw.raw_events WHERE source = 'reviews'") == reviews
     assert pm.scalar("SELECT count(*) FROM product_monitor.review_summaries WHERE reviews_read = 10") == 250
+    # stored one row per job and source, the actor's array as received (raw_events is its view)
+    batches = pm.sql(
+        "SELECT source, count(*), sum(item_count), sum(json_array_length(items)) "
+        "FROM staging_raw.raw_batches GROUP BY source ORDER BY source"
+    )
+    assert [tuple(b) for b in batches] == [("product", 3, 250, 250), ("reviews", 3, reviews, reviews)]
     run = pm.sql(
         "SELECT status, jobs_succeeded, items_ok, reviews_ok, cost_usd, kpis FROM product_monitor.ingest_runs"
     )[0]
