@@ -102,16 +102,29 @@ def test_stale_hit_is_served_with_stale_at_and_refreshed_once_under_a_burst(load
     real = api._summary
 
     def slow(asin):
+        # the refresh lasts until the 11 others were answered, so every one of them arrives while
+        # it runs (however slowly a loaded machine starts the threads); a second refresher would
+        # wait here too, the others never reach 11 and it shows as a second load
         loads.append(1)
-        time.sleep(0.3)
+        deadline = time.monotonic() + 10
+        while len(results) < 11 and time.monotonic() < deadline:
+            time.sleep(0.01)
         return real(asin)
 
     monkeypatch.setattr(api, "_summary", slow)
+    # the entry above went stale after 0.2 s; the refresh's lock lasts as long as the fresh TTL
+    # (at least 1 s), so a long one now keeps a slow burst inside one lock
+    monkeypatch.setattr(cachekeys, "SUMMARY", cachekeys.Ttl(10, 300))
     results: list[tuple] = []
 
     def one():
-        asyncio.set_event_loop(asyncio.new_event_loop())  # Mangum runs the app on the thread's loop
-        results.append(loaded.call("GET", f"/v1/products/{A}"))
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)  # Mangum runs the app on the thread's loop
+        try:
+            results.append(loaded.call("GET", f"/v1/products/{A}"))
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
 
     threads = [threading.Thread(target=one) for _ in range(12)]
     for t in threads:
