@@ -72,6 +72,15 @@ type Product {
   metrics(range: String = "30d"): [MetricPoint!]!
   competitors: [Product!]!
   recommendation: Recommendation
+  reviews: ReviewSummary
+}
+type ReviewSummary {
+  date: String!, reviewsRead: Int!, averageRating: String, histogram: [Int!]!
+  verifiedShare: String, latestReviewDate: String, capturedAt: String
+  negative: [ReviewSnippet!]!, positive: [ReviewSnippet!]!
+}
+type ReviewSnippet {
+  rating: Int!, title: String, text: String, date: String, verified: Boolean, variant: String
 }
 type Latest {
   date: String, price: String, currency: String, rating: Float, reviewsCount: Int, bsr: Int
@@ -98,6 +107,13 @@ QUERIES = {
         "asin title latest { price rating bsr inStock } metrics(range: $range) { date price rating bsr } "
         "competitors { asin title latest { price rating bsr inStock } } "
         "recommendation { version items { code priority text } } } }"
+    ),
+    "ProductReviews": (
+        "query ProductReviews($asin: String!) { product(asin: $asin) { asin title "
+        "latest { rating reviewsCount } "
+        "reviews { date reviewsRead averageRating histogram verifiedShare latestReviewDate "
+        "negative { rating title text date verified variant } "
+        "positive { rating title text date verified variant } } } }"
     ),
     "Recommendation": (
         "query Recommendation($asin: String!) { recommendation(asin: $asin) { asin version generator "
@@ -145,6 +161,16 @@ def schema() -> Any:
         p["competitors"].resolve = _resolve_competitors
         p["recommendation"].resolve = lambda obj, info: _recommendation(obj["asin"])
         p["latest"].resolve = lambda obj, info: _latest(obj.get("latest"))
+        v = s.type_map["ReviewSummary"].fields
+        for field, key in (
+            ("reviewsRead", "reviews_read"),
+            ("averageRating", "average_rating"),
+            ("verifiedShare", "verified_share"),
+            ("latestReviewDate", "latest_review_date"),
+            ("capturedAt", "captured_at"),
+        ):
+            v[field].resolve = lambda obj, info, key=key: _text(obj.get(key))
+        v["reviewsRead"].resolve = lambda obj, info: obj.get("reviews_read")
         r = s.type_map["Recommendation"].fields
         r["generatedAt"].resolve = lambda obj, info: str(obj.get("generated_at"))
         for name in ("Latest", "MetricPoint"):
@@ -152,6 +178,11 @@ def schema() -> Any:
             s.type_map[name].fields["inStock"].resolve = lambda obj, info: obj.get("in_stock")
         _schema = s
     return _schema
+
+
+def _text(value: Any) -> Any:
+    """Dates, decimals and timestamps as the JSON text REST serves (cached values may be either)."""
+    return None if value is None else value if isinstance(value, str) else str(value)
 
 
 def _latest(latest: dict[str, Any] | None) -> dict[str, Any] | None:

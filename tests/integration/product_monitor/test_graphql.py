@@ -19,6 +19,7 @@ OWN = [f"B0GQL{i:05d}" for i in range(50)]
 A, B = OWN[0], OWN[1]
 SUMMARY = graphql_api.op_of(graphql_api.QUERIES["ProductSummary"])
 WITH_COMPETITORS = graphql_api.op_of(graphql_api.QUERIES["ProductWithCompetitors"])
+REVIEWS = graphql_api.op_of(graphql_api.QUERIES["ProductReviews"])
 
 
 @pytest.fixture
@@ -64,6 +65,44 @@ def test_nested_persisted_query_with_competitors_and_recommendation(loaded):
     product = body["data"]["product"]
     assert [c["asin"] for c in product["competitors"]] == [B]
     assert len(product["metrics"]) == 1 and product["recommendation"]["version"] >= 1
+
+
+@pytest.mark.parametrize("cached", [False, True], ids=["cache-miss", "cache-hit"])
+def test_the_review_summary_is_the_one_rest_serves(loaded, cached):
+    from opsdeck import cache
+
+    if not cached:
+        cache.client().delete(cachekeys.summary(A))
+    else:
+        loaded.call("GET", f"/v1/products/{A}")  # REST stores the summary first
+    status, body = gql("POST", body={"op": REVIEWS, "variables": {"asin": A}})
+    assert status == 200 and "errors" not in body, body
+    reviews = body["data"]["product"]["reviews"]
+    _, _, rest = loaded.call("GET", f"/v1/products/{A}")
+    expected = rest["reviews"]
+    assert expected and expected["reviews_read"] == reviews["reviewsRead"] > 0
+    assert reviews["histogram"] == expected["histogram"]
+    assert reviews["averageRating"] == expected["average_rating"]
+    assert reviews["date"] == expected["date"]
+    assert reviews["latestReviewDate"] == expected["latest_review_date"]
+    assert reviews["verifiedShare"] == expected["verified_share"]
+    for side in ("negative", "positive"):
+        assert [s["rating"] for s in reviews[side]] == [s["rating"] for s in expected[side]]
+        assert [s["title"] for s in reviews[side]] == [s["title"] for s in expected[side]]
+        assert [s["date"] for s in reviews[side]] == [s["date"] for s in expected[side]]
+
+
+def test_a_product_without_reviews_yet_has_none(loaded):
+    from sqlalchemy import text
+
+    from opsdeck import cache
+
+    loaded.db.execute(text("DELETE FROM product_monitor.review_summaries WHERE asin = :a"), {"a": B})
+
+    cache.client().delete(cachekeys.summary(B))
+    status, body = gql("POST", body={"op": REVIEWS, "variables": {"asin": B}})
+    assert status == 200 and "errors" not in body, body
+    assert body["data"]["product"]["asin"] == B and body["data"]["product"]["reviews"] is None
 
 
 def test_the_query_text_is_accepted_only_when_it_is_persisted(loaded):
