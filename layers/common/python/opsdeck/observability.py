@@ -138,6 +138,8 @@ def entry(kind: Literal["http", "schedule", "queue", "deploy", "manual"]) -> Cal
                 keys["service"] = service
                 metrics.service = service
             logger.thread_safe_append_keys(**keys)
+            if correlation_keys:  # also process-wide, for threads the handler starts (as before)
+                logger.set_correlation_id(keys["correlation_id"])
             return handler(event, context)
 
         wrapped: Callable[[Any, Any], Any] = with_service
