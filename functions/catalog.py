@@ -245,6 +245,10 @@ class Function:
     #: (``snap_start_enabled``). Its triggers then invoke the published version through the
     #: alias ``live``; the layer's after-restore hooks renew clients (``opsdeck.snapstart``).
     snap_start: bool | None = None
+    #: function extras (pyproject.toml's ``[project.optional-dependencies]`` groups named there):
+    #: each is a second layer attached to this function only (infra_cdk/bundling.py), for a
+    #: dependency no other function imports; the local cloud and the tests have them all
+    extras: tuple[str, ...] = ()
 
     def snap_start_enabled(self, profile: str) -> bool:
         """Whether this function runs with SnapStart in a stack of ``profile`` (dev/prod)."""
@@ -341,6 +345,7 @@ FUNCTIONS: tuple[Function, ...] = (
         timeout_s=300,
         memory_mb=512,
         database=True,
+        extras=("migrations",),  # Alembic (+ Mako): no other function imports them
     ),
     # marketplace (seed 000) ---------------------------------------------------------
     Function(
@@ -659,6 +664,7 @@ FUNCTIONS: tuple[Function, ...] = (
         timeout_s=29,
         database=True,
         cache=True,
+        extras=("graphql",),  # graphql-core: in this function's bundle only
     ),
     Function(
         name="product-monitor-planner",
@@ -783,6 +789,9 @@ def validate(functions: tuple[Function, ...] = FUNCTIONS, buckets: tuple[Bucket,
             raise CatalogError(f"{where}: memory_mb must be within 128..10240")
         if not 1 <= f.timeout_s <= 900:
             raise CatalogError(f"{where}: timeout_s must be within 1..900")
+        for extra in f.extras:
+            if not re.match(r"^[a-z][a-z0-9-]{0,30}$", extra) or f.extras.count(extra) > 1:
+                raise CatalogError(f"{where}: extras must be distinct pyproject extra names, got {extra!r}")
         t = f.trigger
         if isinstance(t, Http):
             if f.timeout_s > 29:

@@ -22,6 +22,11 @@
     (+23 MB: above the 50 MB target). ``none``: sources only.
   - Debug sections of native extensions are stripped when ``llvm-strip`` or
     ``aarch64-linux-gnu-strip`` exists (SQLAlchemy's Cython modules: -8 MB).
+* **Function extras** (``Function.extras``, pyproject's ``[project.optional-dependencies]``
+  groups it names): one more layer per extra, attached only to the functions naming it, holding
+  the extra's dependency closure minus what the common layer has (pinned the same way, installed
+  with ``--no-deps``, the same bytecode and pruning). graphql-core (product-monitor-graphql) and
+  Alembic + Mako (ops-migrate) live there, so no other function's bundle carries them.
 * Built trees are cached under ``build/`` by a key over every input (requirements, options,
   sources) and published with an atomic rename, so concurrent synths share them safely; pip
   runs only when requirements change.
@@ -140,6 +145,16 @@ def runtime_requirements(
     if tracing:
         dependencies += project["optional-dependencies"]["tracing"]
     return [r for r in dependencies if include_boto3 or _distribution_name(r) not in RUNTIME_PROVIDED]
+
+
+def extra_requirements(extra: str, pyproject: Path = ROOT / "pyproject.toml") -> list[str]:
+    """The requirements of the function extra ``extra`` (an optional-dependencies group)."""
+    groups = tomllib.loads(pyproject.read_text())["project"].get("optional-dependencies", {})
+    if extra not in groups:
+        raise ValueError(
+            f"function extra {extra!r} is not an optional-dependencies group of {pyproject.name}"
+        )
+    return list(groups[extra])
 
 
 def lambda_markers(architecture: str = ARCHITECTURE) -> dict[str, str]:
@@ -485,13 +500,84 @@ def _link_or_copy(src: str, dst: str) -> None:
         shutil.copy2(src, dst)
 
 
-def _dependencies(*, include_boto3: bool, bytecode: str, architecture: str, tracing: bool = False) -> Asset:
-    requirements = runtime_requirements(include_boto3=include_boto3, tracing=tracing)
-    constraints = pinned_constraints(requirements, include_boto3=include_boto3, architecture=architecture)
+def extra_pins(
+    extra: str, *, include_boto3: bool = False, architecture: str = ARCHITECTURE, tracing: bool = False
+) -> list[str]:
+    """``name==version`` of every distribution the extra needs that the common layer lacks."""
+    common = pinned_constraints(
+        runtime_requirements(include_boto3=include_boto3, tracing=tracing),
+        include_boto3=include_boto3,
+        architecture=architecture,
+    )
+    have = {line.split("==")[0] for line in common if "==" in line}
+    wanted = pinned_constraints(
+        extra_requirements(extra), include_boto3=include_boto3, architecture=architecture
+    )
+    return [line for line in wanted if "==" in line and line.split("==")[0] not in have]
+
+
+def build_extra_layer(
+    extra: str,
+    *,
+    include_boto3: bool = False,
+    bytecode: bool | str = "sourceless",
+    architecture: str = ARCHITECTURE,
+    tracing: bool = False,
+) -> Asset:
+    """The layer tree ``python/…`` of function extra ``extra`` (see the module docstring)."""
+    pins = extra_pins(extra, include_boto3=include_boto3, architecture=architecture, tracing=tracing)
+    if not pins:
+        raise ValueError(f"function extra {extra!r} adds nothing the common layer lacks")
+    return _dependencies(
+        include_boto3=include_boto3,
+        bytecode=bytecode_mode(bytecode),
+        architecture=architecture,
+        kind=f"extra-{extra}",
+        requirements=pins,
+        no_deps=True,
+    )
+
+
+def extra_placeholder(extra: str) -> Asset:
+    """An extra's layer for ``bundle=false``: no dependencies, one file naming it."""
+    final = BUILD / f"extra-placeholder-{extra}"
+    marker = final / "python" / f"opsdeck-extra-{extra}.txt"
+    if not marker.is_file():
+        tmp = _tmp(f"extra-placeholder-{extra}")
+        (tmp / "python").mkdir(parents=True, exist_ok=True)
+        (tmp / "python" / marker.name).write_text(f"function extra {extra}: built with bundle=false\n")
+        if final.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            _publish(tmp, final)
+    return Asset(final, f"extra-placeholder-{extra}-1")
+
+
+def _dependencies(
+    *,
+    include_boto3: bool,
+    bytecode: str,
+    architecture: str,
+    tracing: bool = False,
+    kind: str = "pydeps",
+    requirements: list[str] | None = None,
+    no_deps: bool = False,
+) -> Asset:
+    """Install ``requirements`` (default: the common layer's) for Lambda, pruned and compiled.
+    ``no_deps``: the requirements are already the exact pinned closure to install."""
+    if requirements is None:
+        requirements = runtime_requirements(include_boto3=include_boto3, tracing=tracing)
+    constraints = (
+        []
+        if no_deps
+        else pinned_constraints(requirements, include_boto3=include_boto3, architecture=architecture)
+    )
     if not bytecode_supported():
         bytecode = "none"
     recipe = {
         "format": BUILD_FORMAT,
+        "kind": kind,
+        "no_deps": no_deps,
         "requirements": requirements,
         "constraints": constraints,
         "platforms": PLATFORMS_BY_ARCHITECTURE[architecture],
@@ -502,18 +588,19 @@ def _dependencies(*, include_boto3: bool, bytecode: str, architecture: str, trac
         "strip": strip_tool() is not None,
     }
     key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:24]
-    final = BUILD / f"pydeps-{key}"
+    final = BUILD / f"{kind}-{key}"
     if final.is_dir():
         os.utime(final)
         return Asset(final, key)
-    tmp = _tmp("pydeps")
+    tmp = _tmp(kind)
     target = tmp / "python"
     constraints_file = tmp / "constraints.txt"
     constraints_file.write_text("".join(line + "\n" for line in constraints))
+    command = pip_command(target, requirements, constraints_file, architecture=architecture)
+    if no_deps:
+        command.insert(command.index("install") + 1, "--no-deps")
     try:
-        subprocess.run(  # noqa: S603 - our pip
-            pip_command(target, requirements, constraints_file, architecture=architecture), check=True
-        )
+        subprocess.run(command, check=True)  # noqa: S603 - our pip
     except subprocess.CalledProcessError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         raise RuntimeError(
@@ -537,5 +624,5 @@ def _dependencies(*, include_boto3: bool, bytecode: str, architecture: str, trac
     if bytecode != "none":
         compile_tree(target)  # sourceless: only the KEEP_SOURCE modules still have a source
     _publish(tmp, final)
-    _prune("pydeps", final)
+    _prune(kind, final)
     return Asset(final, key)

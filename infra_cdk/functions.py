@@ -113,6 +113,7 @@ class CatalogFunctions(Construct):
         names: Names,
         code: lambda_.Code,
         layer: lambda_.ILayerVersion,
+        extra_layers: dict[str, lambda_.ILayerVersion] | None = None,
         network: Network,
         data: Data,
         queues: Queues,
@@ -124,6 +125,7 @@ class CatalogFunctions(Construct):
         self.names = names
         self.code = code
         self.layer = layer
+        self.extra_layers = extra_layers or {}
         self.network = network
         self.data = data
         self.queues = queues
@@ -354,7 +356,7 @@ class CatalogFunctions(Construct):
             architecture=ARCHITECTURE,
             handler=f.handler,
             code=self.code,
-            layers=[self.layer],
+            layers=[self.layer, *(self.extra_layers[extra] for extra in f.extras)],
             memory_size=f.memory_mb,
             timeout=Duration.seconds(f.timeout_s),
             reserved_concurrent_executions=f.reserved_concurrency,

@@ -72,12 +72,21 @@ def runtime_stand_in(directory: Path) -> Path:
     return directory
 
 
-def lambda_env(layer: Path, code: Path, runtime: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+def lambda_env(
+    layer: Path,
+    code: Path,
+    runtime: Path,
+    extra: dict[str, str] | None = None,
+    extra_layers: Iterable[Path] = (),
+) -> dict[str, str]:
     """Environment of a Lambda-like ``python -S`` process: ``layer`` is the layer asset (holding
-    ``python/``), ``code`` the function code asset, ``runtime`` from ``runtime_stand_in``."""
+    ``python/``), ``code`` the function code asset, ``runtime`` from ``runtime_stand_in``;
+    ``extra_layers``: the function's extras layers (Lambda extracts every layer into ``/opt``,
+    so they share ``/opt/python``; here each is its own directory after the common one)."""
+    layers = [str(layer / "python"), *(str(p / "python") for p in extra_layers)]
     env = {
         "PATH": os.environ.get("PATH", ""),
-        "PYTHONPATH": os.pathsep.join([str(code), str(layer / "python"), str(runtime)]),
+        "PYTHONPATH": os.pathsep.join([str(code), *layers, str(runtime)]),
         "PYTHONNOUSERSITE": "1",
         "PYTHONDONTWRITEBYTECODE": "1",  # /var/task and /opt are read-only
         "PYTHONHASHSEED": "0",
@@ -91,14 +100,18 @@ def lambda_env(layer: Path, code: Path, runtime: Path, extra: dict[str, str] | N
 
 
 def variant(
-    bytecode: str, runtime: Path, extra: dict[str, str] | None = None
+    bytecode: str, runtime: Path, extra: dict[str, str] | None = None, extras: Iterable[str] = ()
 ) -> tuple[bundling.Asset, dict[str, str]]:
     """The layer for this machine with ``bytecode`` (a ``bundling.BYTECODE_MODES`` value) and
     the environment of a Lambda-like process using it with the function code as the stack
-    ships it for that mode (``__pycache__`` bytecode unless ``none``)."""
+    ships it for that mode (``__pycache__`` bytecode unless ``none``), plus the layers of the
+    function ``extras`` built the same way."""
     layer = bundling.build_layer(bytecode=bytecode, architecture=machine())
     code = bundling.function_code(bytecode=bytecode != "none")
-    return layer, lambda_env(layer.path, code.path, runtime, extra)
+    extra_layers = [
+        bundling.build_extra_layer(e, bytecode=bytecode, architecture=machine()).path for e in extras
+    ]
+    return layer, lambda_env(layer.path, code.path, runtime, extra, extra_layers)
 
 
 def run(code: str, env: dict[str, str], *, timeout: float = 300) -> subprocess.CompletedProcess[str]:

@@ -85,7 +85,13 @@ class OpsdeckStack(Stack):
         self.secrets = CatalogSecrets(self, "Secrets", functions=functions, config=config, names=names)
         self.buckets = CatalogBuckets(self, "Buckets", functions=functions, buckets=buckets, config=config)
         # the X-Ray SDK goes into the layer only if some function uses the Powertools Tracer
-        self.layer = Layer(self, "Layer", config=config, tracing=any(f.tracer for f in functions))
+        self.layer = Layer(
+            self,
+            "Layer",
+            config=config,
+            tracing=any(f.tracer for f in functions),
+            extras=[extra for f in functions for extra in f.extras],
+        )
         self.code_asset = bundling.function_code(bytecode=config.bundle and config.layer_bytecode != "none")
         code = lambda_.Code.from_asset(
             str(self.code_asset.path), asset_hash=self.code_asset.key, asset_hash_type=AssetHashType.CUSTOM
@@ -99,6 +105,7 @@ class OpsdeckStack(Stack):
             names=names,
             code=code,
             layer=self.layer.layer,
+            extra_layers=self.layer.extras,
             network=self.network,
             data=self.data,
             queues=self.queues,

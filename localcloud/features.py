@@ -43,6 +43,8 @@ IMPLEMENTED: dict[str, dict[str, str]] = {
         "alarms": "CloudWatch alarms exist on AWS only (the metrics are logged as EMF lines)",
         "snap_start": "not emulated as a snapshot (functions start as a cold init); the layer's "
         "hooks are plain functions there (opsdeck.snapstart.simulate_restore)",
+        "extras": "installed in the environment with every other extra (pip install -e .[dev]): "
+        "locally every function can import them",
     },
     "Http": {"routes": "routes of the local HTTP API", "api": "all APIs share the one local port"},
     "Route": {

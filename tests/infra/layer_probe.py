@@ -20,7 +20,8 @@ import traceback
 from contextlib import redirect_stdout
 from pathlib import Path
 
-LAYER = os.environ["PROBE_LAYER"]
+#: the common layer's python/, then the extras layers' (os.pathsep-separated)
+LAYERS = tuple(os.environ["PROBE_LAYER"].split(os.pathsep))
 RUNTIME = os.environ["PROBE_RUNTIME"]
 CODE = os.environ["LAMBDA_TASK_ROOT"]
 EVENTS = Path(os.environ["PROBE_EVENTS"])
@@ -182,7 +183,7 @@ def _sqlalchemy():
     # through the layer's bytecode, a traceback names each file and line (sourceless: under
     # /opt/python, where Lambda mounts the layer; without the source line)
     frames = [line.strip() for line in tb.splitlines() if line.strip().startswith("File ")]
-    in_layer = [f for f in frames if f.startswith(('File "/opt/python/', f'File "{LAYER}/'))]
+    in_layer = [f for f in frames if f.startswith(('File "/opt/python/', *(f'File "{p}/' for p in LAYERS)))]
     return {
         "compiled": compiled.split()[0],
         "traceback_frames_in_layer": len(in_layer),
@@ -272,7 +273,7 @@ def origin(module) -> str:
     file = getattr(module, "__file__", None)
     if not file:
         return "builtin"
-    for name, root in (("code", CODE), ("layer", LAYER), ("runtime", RUNTIME)):
+    for name, root in (("code", CODE), *(("layer", layer) for layer in LAYERS), ("runtime", RUNTIME)):
         if file.startswith(root + os.sep):
             return name
     paths = sysconfig.get_paths()

@@ -19,17 +19,33 @@ from opsdeck.naming import (
 from tests.infra.conftest import IMPORTED_SECRET_ARN, Synth
 
 
+def _layers(synth: Synth) -> tuple[str, dict[str, str]]:
+    """The common layer's logical id, and function extra → its layer's logical id."""
+    common, extras = [], {}
+    for layer_id, layer in synth.of_type("AWS::Lambda::LayerVersion").items():
+        props = layer["Properties"]
+        assert props["CompatibleRuntimes"] == ["python3.12"]
+        assert props["CompatibleArchitectures"] == ["arm64"]
+        if props["Description"].startswith("opsdeck shared runtime"):
+            common.append(layer_id)
+        else:
+            extra = props["Description"].split("'")[1]
+            assert extra not in extras
+            extras[extra] = layer_id
+    assert len(common) == 1
+    return common[0], extras
+
+
 def test_shared_defaults(synth: Synth):
-    (layer_id,) = synth.of_type("AWS::Lambda::LayerVersion")
-    layer = synth.resources[layer_id]["Properties"]
-    assert layer["CompatibleRuntimes"] == ["python3.12"]
-    assert layer["CompatibleArchitectures"] == ["arm64"]
+    layer_id, extra_ids = _layers(synth)
+    assert set(extra_ids) == {extra for f in synth.functions for extra in f.extras}
     code_keys = set()
     for f in synth.functions:
         props = synth.lambda_props(f.name)
         assert props["Runtime"] == "python3.12"
         assert props["Architectures"] == ["arm64"]
-        assert props["Layers"] == [{"Ref": layer_id}]
+        # the common layer first, then the function's own extras (and no other function's)
+        assert props["Layers"] == [{"Ref": layer_id}, *({"Ref": extra_ids[e]} for e in f.extras)]
         assert props["TracingConfig"] == {"Mode": "Active"}
         assert props["LoggingConfig"]["LogFormat"] == "JSON"
         code_keys.add(str(props["Code"]))
@@ -37,6 +53,17 @@ def test_shared_defaults(synth: Synth):
         assert log_group["LogGroupName"] == f"/aws/lambda/{synth.name('function', f.name)}"
         assert log_group["RetentionInDays"] == synth.config.log_retention_days
     assert len(code_keys) == 1, "every function shares the one code asset"
+
+
+def test_graphql_and_alembic_reach_only_the_functions_that_import_them(real: Synth):
+    _, extra_ids = _layers(real)
+    holders = {
+        extra: sorted(
+            f.name for f in real.functions if {"Ref": layer_id} in real.lambda_props(f.name)["Layers"]
+        )
+        for extra, layer_id in extra_ids.items()
+    }
+    assert holders == {"graphql": ["product-monitor-graphql"], "migrations": ["ops-migrate"]}
 
 
 def test_only_database_and_cache_functions_run_in_the_vpc(synth: Synth):

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from functions import catalog
 from infra_cdk import bundling, layer_check
 
 if os.environ.get("OPSDECK_LAYER_SMOKE") != "1":
@@ -60,16 +61,30 @@ def runtime(tmp_path_factory) -> Path:
     return layer_check.runtime_stand_in(tmp_path_factory.mktemp("var") / "runtime")
 
 
+#: every function extra of the catalog: the probe imports every handler in one process
+EXTRAS = sorted({extra for f in catalog.FUNCTIONS for extra in f.extras})
+
+
+def _extra_layers(bytecode: str, extras=EXTRAS) -> dict[str, Path]:
+    machine = layer_check.machine()
+    return {e: bundling.build_extra_layer(e, bytecode=bytecode, architecture=machine).path for e in extras}
+
+
 def _probe(bytecode: str, runtime: Path) -> dict:
-    layer, env = layer_check.variant(bytecode, runtime, FUNCTION_ENV)
+    layer, env = layer_check.variant(bytecode, runtime, FUNCTION_ENV, extras=EXTRAS)
+    extras = _extra_layers(bytecode)
     env.update(
-        PROBE_LAYER=str(layer.path / "python"),
+        PROBE_LAYER=os.pathsep.join(str(p / "python") for p in [layer.path, *extras.values()]),
         PROBE_RUNTIME=str(runtime),
         PROBE_EVENTS=str(bundling.ROOT / "events"),
     )
     done = layer_check.run(PROBE.read_text(), env)
     assert done.returncode == 0, done.stderr[-4000:]
-    return {"layer": layer.path / "python", **json.loads(done.stdout.strip().splitlines()[-1])}
+    return {
+        "layer": layer.path / "python",
+        "extras": {e: p / "python" for e, p in extras.items()},
+        **json.loads(done.stdout.strip().splitlines()[-1]),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +168,37 @@ def test_layer_content_sourceless_bytecode_metadata_kept(sourceless):
     assert (root / "opsdeck" / "__pycache__").is_dir() and (root / "opsdeck" / "db.py").is_file()
     distributions = metadata.distributions(path=[str(root)])
     names = {bundling._distribution_name(d.metadata["Name"]) for d in distributions}
-    assert {"fastapi", "pydantic", "sqlalchemy", "alembic", "aws-lambda-powertools"} <= names
+    assert {"fastapi", "pydantic", "sqlalchemy", "aws-lambda-powertools"} <= names
+    # the function extras live in their own layers, not in the common one
+    assert not names & {"alembic", "mako", "graphql-core"}
+    extras = {
+        extra: {
+            bundling._distribution_name(d.metadata["Name"]) for d in metadata.distributions(path=[str(path)])
+        }
+        for extra, path in sourceless["extras"].items()
+    }
+    assert extras == {"graphql": {"graphql-core"}, "migrations": {"alembic", "mako", "markupsafe"}}
+    assert (sourceless["extras"]["migrations"] / "alembic" / "templates" / "generic" / "env.py").is_file()
+
+
+def test_a_function_without_an_extra_cannot_import_it(runtime):
+    """Per function, as Lambda attaches them: only its own extras are importable."""
+    probe = (
+        "import importlib.util, json; print(json.dumps({m: importlib.util.find_spec(m) is not None "
+        "for m in ('graphql', 'alembic', 'mako', 'fastapi')}))"
+    )
+    functions = {f.name: f for f in catalog.FUNCTIONS}
+    found = {}
+    for name in ("product-monitor-api", "product-monitor-graphql", "ops-migrate"):
+        _, env = layer_check.variant("sourceless", runtime, FUNCTION_ENV, extras=functions[name].extras)
+        done = layer_check.run(probe, env)
+        assert done.returncode == 0, done.stderr[-2000:]
+        found[name] = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found == {
+        "product-monitor-api": {"graphql": False, "alembic": False, "mako": False, "fastapi": True},
+        "product-monitor-graphql": {"graphql": True, "alembic": False, "mako": False, "fastapi": True},
+        "ops-migrate": {"graphql": False, "alembic": True, "mako": True, "fastapi": True},
+    }
 
 
 def test_the_deployed_arm64_layer_is_the_checked_one_and_meets_the_target(sourceless):
@@ -163,6 +208,9 @@ def test_the_deployed_arm64_layer_is_the_checked_one_and_meets_the_target(source
         return {p.relative_to(root).as_posix() for p in root.rglob("*.py*") if p.suffix in (".py", ".pyc")}
 
     assert modules(arm) == modules(sourceless["layer"])
-    code = bundling.function_code(bytecode=True).path
-    total = bundling.tree_size(arm.parent) + bundling.tree_size(code)
-    assert total < 50 * MB, f"layer + function code: {total / MB:.1f} MB"
+    code = bundling.tree_size(bundling.function_code(bytecode=True).path)
+    common = bundling.tree_size(arm.parent)
+    for f in catalog.FUNCTIONS:  # what Lambda counts per function: its layers + its code
+        extras = sum(bundling.tree_size(bundling.build_extra_layer(e).path) for e in f.extras)
+        total = common + code + extras
+        assert total < 50 * MB, f"{f.name}: layers + function code: {total / MB:.1f} MB"

@@ -211,6 +211,78 @@ def test_logs_and_metrics_name_the_invoking_functions_capability():
     ]
 
 
+def test_concurrent_invocations_of_different_functions_keep_their_own_labels_and_metrics(capsys):
+    """The local cloud runs invocations of different functions at once in one process: every log
+    line and every metric stays with the invocation that made it (Powertools' keys and metric set
+    are process-wide), and no "dimension already added" warning appears."""
+    import io
+    import logging
+    import threading
+    import warnings
+
+    from localcloud.runtime import function_environment
+    from opsdeck.observability import entry, logger, metric
+
+    both_inside = threading.Barrier(2, timeout=10)
+
+    @entry("http")
+    def work(event, context):
+        both_inside.wait()  # both invocations have started: their context keys are both set
+        logger.warning("working")
+        metric("Worked" + context.function_name.split("-")[0].title())
+        both_inside.wait()  # both added their metric before either flushes
+        return "ok"
+
+    functions = {"backoffice-api": "backoffice", "marketplace-api": "marketplace"}
+    results: dict[str, object] = {}
+
+    def invoke(function: str) -> None:
+        with function_environment(
+            {"POWERTOOLS_SERVICE_NAME": functions[function], "OPSDECK_FUNCTION": function}
+        ):
+            event = {"requestContext": {"requestId": f"req-{function}"}}
+            try:
+                results[function] = work(event, LambdaContext(function))
+            except BaseException as error:  # reported below
+                results[function] = error
+
+    buffer = io.StringIO()
+    capture = logging.StreamHandler(buffer)
+    capture.setFormatter(logger.registered_formatter)
+    logging.getLogger(logger.name).addHandler(capture)
+    capsys.readouterr()
+    try:
+        with env(POWERTOOLS_METRICS_DISABLED="false"), warnings.catch_warnings():
+            warnings.simplefilter("error")  # a duplicate dimension would raise in its thread
+            threads = [threading.Thread(target=invoke, args=(f,)) for f in functions]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(20)
+    finally:
+        logging.getLogger(logger.name).removeHandler(capture)
+    assert results == {f: "ok" for f in functions}
+    lines = [json.loads(line) for line in buffer.getvalue().splitlines()]
+    labels = sorted((e["function_name"], e["service"], e["correlation_id"]) for e in lines)
+    assert labels == [
+        ("backoffice-api", "backoffice", "req-backoffice-api"),
+        ("marketplace-api", "marketplace", "req-marketplace-api"),
+    ]
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    flushed = sorted(
+        (
+            blob["function"],
+            blob["service"],
+            tuple(m["Name"] for m in blob["_aws"]["CloudWatchMetrics"][0]["Metrics"]),
+        )
+        for blob in emitted
+    )
+    assert flushed == [
+        ("backoffice-api", "backoffice", ("WorkedBackoffice",)),
+        ("marketplace-api", "marketplace", ("WorkedMarketplace",)),
+    ]
+
+
 def test_what_the_first_invocation_loaded_is_frozen_out_of_later_collections():
     import gc
 

@@ -148,3 +148,28 @@ def test_every_handler_imports_in_a_lambda_like_process():
         if process.returncode != 0:
             failed[name] = stderr.strip().splitlines()[-1]
     assert failed == {}
+
+
+def test_every_function_extra_is_a_pyproject_group_that_adds_to_the_common_layer():
+    """``Function.extras`` names pyproject.toml's optional-dependencies groups: each is a layer of
+    its own (infra_cdk/bundling.py), which must add something the common layer does not have."""
+    from infra_cdk import bundling
+
+    extras = {extra for f in catalog.FUNCTIONS for extra in f.extras}
+    assert extras == {"graphql", "migrations"}
+    for extra in extras:
+        pins = bundling.extra_pins(extra)
+        assert pins, extra
+        common = bundling.runtime_requirements()
+        assert not {bundling._distribution_name(p.split("==")[0]) for p in pins} & {
+            bundling._distribution_name(r) for r in common
+        }
+    with pytest.raises(ValueError, match="not an optional-dependencies group"):
+        bundling.extra_requirements("no-such-extra")
+
+
+def test_an_extra_must_be_named_once_and_like_a_pyproject_group():
+    base = catalog.by_name()["product-monitor-graphql"]
+    for bad in (("graphql", "graphql"), ("GraphQL",)):
+        with pytest.raises(catalog.CatalogError, match="extras"):
+            catalog.validate((replace(base, extras=bad),), ())
