@@ -17,9 +17,12 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, text
+
+if TYPE_CHECKING:
+    from opsdeck.db import Driver
 
 
 def utc(column: str) -> str:
@@ -329,31 +332,28 @@ def set_image_key(conn: Connection, snack_id: int, image_key: str) -> None:
 # (``synchronous_commit = off`` would take ~3.8 ms off the toggle's p95 on the reference VM, at
 # the price of losing the last acknowledged reactions if PostgreSQL crashes; BENCHMARKS.md.)
 
-REACT = text(
-    "SELECT * FROM snacks.react(CAST(:user_uid AS uuid), CAST(:gen AS integer), CAST(:uid AS uuid), "
-    "CAST(:kind AS text))"
+#: sent through ``opsdeck.db.driver_transaction`` (pg8000's ``%s`` placeholders)
+REACT = (
+    "SELECT * FROM snacks.react(CAST(%s AS uuid), CAST(%s AS integer), CAST(%s AS uuid), CAST(%s AS text))"
 )
+COUNT = """SELECT count(*) FILTER (WHERE kind = 'like'), count(*) FILTER (WHERE kind = 'hate')
+           FROM snacks.reactions WHERE snack_id = %s"""
 
 #: ``snacks.react``'s outcome when setting a kind → ``react``'s (True inserted, False switched)
 _SET_OUTCOME = {"inserted": True, "switched": False, None: None}
 
-COUNT = text(
-    """SELECT count(*) FILTER (WHERE kind = 'like') AS likes, count(*) FILTER (WHERE kind = 'hate') AS hates
-       FROM snacks.reactions WHERE snack_id = :id"""
-)
 
-
-def react(conn: Connection, user_uid: str, gen: Any, snack_uid: str, kind: str | None) -> tuple:
+def react(driver: Driver, user_uid: str, gen: Any, snack_uid: str, kind: str | None) -> tuple:
     """(user id or None when the account is not live, snack id or None, outcome): outcome is
     True inserted / False switched / None the same as before — or, to cancel (``kind=None``),
     the kind removed / None when there was none."""
-    row = conn.execute(REACT, {"user_uid": user_uid, "gen": gen, "uid": snack_uid, "kind": kind}).one()
-    return row[0], row[1], row[2] if kind is None else _SET_OUTCOME[row[2]]
+    user_id, snack_id, outcome = driver.one(REACT, (user_uid, gen, snack_uid, kind))
+    return user_id, snack_id, outcome if kind is None else _SET_OUTCOME[outcome]
 
 
-def count_reactions(conn: Connection, snack_id: int) -> tuple[int, int]:
-    row = conn.execute(COUNT, {"id": snack_id}).one()
-    return int(row[0]), int(row[1])
+def count_reactions(driver: Driver, snack_id: int) -> tuple[int, int]:
+    likes, hates = driver.one(COUNT, (snack_id,))
+    return int(likes), int(hates)
 
 
 def my_reactions(conn: Connection, user_id: int, snack_ids: Sequence[int]) -> dict[int, str]:
