@@ -1266,7 +1266,7 @@ REACTION_PATH = re.compile(rf"{BASE}/snacks/({UID[1:-1]})/reaction")
 def _direct_reaction(request: DirectRequest) -> Any:
     """The reaction toggle without the ASGI stack (``opsdeck.api.Direct``): only requests that
     ``react`` / ``unreact`` would take as they are — a body of exactly ``{"type": "like"|"hate"}``
-    sent as JSON (POST), no body (DELETE), the uid the path pattern allows; anything else goes
+    sent as ``application/json`` (POST), no body (DELETE), the uid the path pattern allows; anything else goes
     to the app, which validates it (422 / 400) as before. Same service call, same answers."""
     if request.method == "DELETE":
         if request.body:
@@ -1274,8 +1274,8 @@ def _direct_reaction(request: DirectRequest) -> Any:
         kind = None
     else:
         content_type = request.headers.get("content-type")
-        if content_type is not None and content_type.lower() != "application/json":
-            return None
+        if content_type is None or content_type.lower() != "application/json":
+            return None  # FastAPI takes no JSON body without its content type (422)
         try:
             body = json.loads(request.body)
         except ValueError:

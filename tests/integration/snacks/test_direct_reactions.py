@@ -55,6 +55,7 @@ def _script(uid: str, token: str, other: str, resigned: str) -> list[tuple[bool,
         ),
         lambda: ev("POST", direct=True, body={"type": "hate"}, headers={"authorization": f"Bearer {other}"}),
         # passed on to the app
+        lambda: ev("POST", direct=False, body='{"type": "like"}'),  # no content type: 422
         lambda: ev("POST", direct=False, body={"type": "like", "extra": 1}),  # 422
         lambda: ev("POST", direct=False, body={"type": "meh"}),  # 422
         lambda: ev("POST", direct=False, body=["like"]),  # 422
@@ -121,7 +122,7 @@ def test_direct_reaction_answers_equal_the_apps(client, app_calls):
     for i, (direct, app) in enumerate(zip(answers["direct"], answers["app"], strict=True)):
         assert direct == app, f"step {i}"
     statuses = [a["statusCode"] for a in answers["direct"]]
-    assert statuses[:11] == [200, 409, 200, 200, 200, 404, 404, 401, 401, 401, 200]
+    assert statuses[:12] == [200, 409, 200, 200, 200, 404, 404, 401, 401, 401, 200, 422]
     assert answers["direct"][3]["headers"]["x-request-id"] == "mine-1"
     assert answers["direct"][1]["body"]["instance"] == "/snacks/snacks/<uid>/reaction"
     assert answers["direct"][7]["headers"]["www-authenticate"] == "Bearer"
