@@ -148,7 +148,8 @@ def _land_all(jobs, bodies: list[tuple[bytes, bytes | None]], captured: datetime
     staged, normalised, promoted with the run's counters — per job; the seconds inside ``land``.
 
     As in the worker: each job's items are parsed from the response bytes just before (like
-    ``httpx.Response.json()``; not timed: that is the fetch), so they are young objects, and the
+    ``httpx.Response.json()``; not timed: that is the fetch), so they are young objects, the
+    client hands the bytes along (``ActorResult.raw``: what is staged), and the
     container's long-lived objects are frozen out of the cycle collector's sight (the handler's
     ``gc.freeze()`` after its first invocation, ``opsdeck.observability.entry``); the bench's own
     data waits as bytes, which the collector does not track."""
@@ -167,9 +168,9 @@ def _land_all(jobs, bodies: list[tuple[bytes, bytes | None]], captured: datetime
     elapsed = 0.0
     try:
         for job, (product_body, review_body) in zip(jobs, bodies, strict=True):
-            product = ActorResult(json.loads(product_body), Decimal("0.25"), "run", "async")
+            product = ActorResult(json.loads(product_body), Decimal("0.25"), "run", "async", product_body)
             review = (
-                ActorResult(json.loads(review_body), Decimal("0.75"), "run2", "async")
+                ActorResult(json.loads(review_body), Decimal("0.75"), "run2", "async", review_body)
                 if review_body is not None
                 else None
             )

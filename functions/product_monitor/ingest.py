@@ -515,7 +515,14 @@ def land(
     runs are resumed by their ids and their datasets read again.)"""
     review_items = reviews.items if reviews is not None else []
     raw = repository.RawItems(
-        job.attempts, received, settings.apify_actor, result.items, settings.apify_reviews_actor, review_items
+        job.attempts,
+        received,
+        settings.apify_actor,
+        result.items,
+        settings.apify_reviews_actor,
+        review_items,
+        repository.as_received(result.raw),
+        repository.as_received(reviews.raw) if reviews is not None else None,
     )
     norm = normalise_all(result.items, job.asins, received)
     rnorm = normalise_reviews(review_items, job.asins, received)
