@@ -392,10 +392,11 @@ class RawItems:
 
 def as_received(body: bytes | None) -> str | None:
     """An actor's response body (a JSON array Python's ``json`` parsed) as the text to stage, or
-    None to stage the parsed items encoded again: not UTF-8, or it may hold ``NaN`` /
-    ``Infinity`` (Python's ``json`` reads them, PostgreSQL's ``json`` refuses them; the encoder
-    writes them as ``null``). Anything else Python's parser accepts, PostgreSQL's accepts too."""
-    if body is None or b"NaN" in body or b"Infinity" in body:
+    None to stage the parsed items encoded again: not UTF-8, a NUL byte (PostgreSQL's text
+    refuses it; only a UTF-16/32 body would have one), or it may hold ``NaN`` / ``Infinity``
+    (Python's ``json`` reads them, PostgreSQL's ``json`` refuses them; the encoder writes them
+    as ``null``). Anything else Python's parser accepts, PostgreSQL's accepts too."""
+    if body is None or b"NaN" in body or b"Infinity" in body or b"\x00" in body:
         return None
     try:
         return body.decode()

@@ -126,3 +126,21 @@ def test_product_normalisation_of_a_job_keeps_the_per_item_results(malformed_rat
     assert [(n.product, n.metric) for n in got.items] == [
         (n.product, n.metric) for n in firsts.values() if n.asin in set(asked)
     ]
+
+
+@pytest.mark.parametrize(
+    ("body", "staged"),
+    [
+        (b'[{"asin": "B0FAST0001", "price": 12.50}]', '[{"asin": "B0FAST0001", "price": 12.50}]'),
+        ('[{"title": "caf\u00e9"}]'.encode(), '[{"title": "caf\u00e9"}]'),
+        (b'[{"price": NaN}]', None),
+        (b'[{"price": -Infinity}]', None),
+        ("[1]".encode("utf-16-le"), None),
+        (b'[{"title": "\xff"}]', None),
+        (None, None),
+    ],
+)
+def test_the_response_text_is_staged_only_when_postgres_takes_it_as_is(body, staged):
+    from functions.product_monitor import repository
+
+    assert repository.as_received(body) == staged
