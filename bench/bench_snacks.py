@@ -1,5 +1,6 @@
 """snacks benchmarks (issue 12, seed 003), all through ``functions.snacks.api.handler`` with
-API Gateway v2 events (Mangum → ES256 verification → account check → SQL → Redis):
+API Gateway v2 events (Mangum → ES256 verification → account check → SQL → Redis; the reaction
+routes are answered without Mangum and FastAPI, ``opsdeck.api.Direct``):
 
 * ``reaction_toggle``: ``POST /snacks/snacks/{uid}/reaction`` switching like ↔ hate on one snack,
   p50/p95 over ``BENCH_SNACKS_TOGGLES`` (2,000) requests (target p95 <= 3 ms);

@@ -61,6 +61,25 @@ class ActorResult:
     cost_usd: Decimal | None
     run_id: str | None
     mode: str  # sync | async | sync→async
+    #: the same items as Apify sent them: one JSON array (a dataset's pages joined), or None
+    raw: bytes | None = None
+
+
+def joined_arrays(bodies: list[bytes]) -> bytes | None:
+    """JSON array bodies (already parsed as arrays) → one array, each element byte for byte;
+    None when a body does not read as a bare ``[...]`` text (a BOM, say)."""
+    if len(bodies) == 1:
+        body = bodies[0].strip()
+        return body if body[:1] == b"[" and body[-1:] == b"]" else None
+    inner = []
+    for body in bodies:
+        body = body.strip()
+        if body[:1] != b"[" or body[-1:] != b"]":
+            return None
+        body = body[1:-1].strip()
+        if body:
+            inner.append(body)
+    return b"[" + b",".join(inner) + b"]"
 
 
 def checked_id(value: Any, what: str) -> str:
@@ -174,6 +193,10 @@ class ApifyClient:
 
     def run_sync(self, actor: str, actor_input: dict[str, Any]) -> list[Any] | None:
         """Items of a synchronous run, or None when Apify answered 408 (the run outlived 300 s)."""
+        got = self._run_sync(actor, actor_input)
+        return None if got is None else got[0]
+
+    def _run_sync(self, actor: str, actor_input: dict[str, Any]) -> tuple[list[Any], bytes] | None:
         path = f"v2/acts/{quote(checked_id(actor, 'actor id'), safe='~')}/run-sync-get-dataset-items"
         response = self._post.post(
             path, params={"clean": "1", "format": "json"}, json=actor_input, timeout=SYNC_TIMEOUT
@@ -184,7 +207,7 @@ class ApifyClient:
         items = self._json(response)
         if not isinstance(items, list):
             raise UpstreamError(f"{SERVICE} dataset items are not a JSON array")
-        return items
+        return items, response.content
 
     def start_run(
         self, actor: str, actor_input: dict[str, Any], *, timeout_s: int | None = None
@@ -228,8 +251,13 @@ class ApifyClient:
                 self._sleep(1.0)
 
     def dataset_items(self, dataset_id: str) -> list[Any]:
+        return self._dataset(dataset_id)[0]
+
+    def _dataset(self, dataset_id: str) -> tuple[list[Any], list[bytes]]:
+        """The dataset's items and the page bodies they were read from."""
         path = f"v2/datasets/{checked_id(dataset_id, 'dataset id')}/items"
         items: list[Any] = []
+        bodies: list[bytes] = []
         offset = 0
         while True:
             params = {"offset": str(offset), "limit": str(self.page_size), "clean": "1", "format": "json"}
@@ -239,6 +267,7 @@ class ApifyClient:
             if not isinstance(page, list):
                 raise UpstreamError(f"{SERVICE} dataset items are not a JSON array")
             items.extend(page)
+            bodies.append(response.content)
             offset += len(page)
             total = _int_header(response, "x-apify-pagination-total")
             if (
@@ -246,14 +275,14 @@ class ApifyClient:
                 or (total is not None and offset >= total)
                 or (total is None and len(page) < self.page_size)
             ):
-                return items
+                return items, bodies
 
     def finish(self, run: dict[str, Any], mode: str) -> ActorResult:
         if run["status"] != "SUCCEEDED":
             raise UpstreamError(f"{SERVICE} run ended {run['status']}")
         dataset = checked_id(run.get("defaultDatasetId"), "dataset id")
-        items = self.dataset_items(dataset)
-        return ActorResult(items, cost_of(run), run["id"], mode)
+        items, bodies = self._dataset(dataset)
+        return ActorResult(items, cost_of(run), run["id"], mode, joined_arrays(bodies))
 
     def run_actor(
         self,
@@ -272,9 +301,9 @@ class ApifyClient:
             if run["status"] == "SUCCEEDED":
                 return self.finish(run, "async")
         if mode == "sync":
-            items = self.run_sync(actor, actor_input)
-            if items is not None:
-                return ActorResult(items, None, None, "sync")
+            got = self._run_sync(actor, actor_input)
+            if got is not None:
+                return ActorResult(got[0], None, None, "sync", joined_arrays([got[1]]))
             mode = "sync→async"
         run = self.start_run(actor, actor_input, timeout_s=run_timeout_s)
         if on_started is not None:

@@ -61,6 +61,18 @@ def _text(value: Any) -> str | None:
 
 def _decimal(value: Any, what: str) -> Decimal | None:
     """A number from a number or a price text (``"$1,299.99"``); None when absent."""
+    kind = type(value)
+    if kind is float:  # the common cases first (same results as below)
+        if not math.isfinite(value):
+            raise Malformed(f"{what} is not finite")
+        number = Decimal(repr(value))
+        if number < 0:
+            raise Malformed(f"{what} is negative")
+        return number
+    if kind is int:
+        if value < 0:
+            raise Malformed(f"{what} is negative")
+        return Decimal(value)
     if value is None or value == "":
         return None
     if isinstance(value, bool):
@@ -108,6 +120,8 @@ def _price(value: Any, what: str) -> tuple[Decimal | None, str | None]:
 
 
 def _int(value: Any, what: str) -> int | None:
+    if type(value) is int and 0 <= value <= 2_000_000_000:  # the common case (as below)
+        return value
     number = _decimal(value, what)
     if number is None:
         return None
@@ -159,16 +173,19 @@ def _rank(item: Mapping[str, Any]) -> tuple[int | None, str | None]:
         ranks = [ranks]
     if not isinstance(ranks, list):
         raise Malformed("bestsellerRanks has an unexpected shape")
-    best: tuple[int, str | None] | None = None
+    best: tuple[int, Any] | None = None
     for entry in ranks:
         if isinstance(entry, dict):
             rank = _int(entry.get("rank"), "bestsellerRanks.rank")
-            category = _text(entry.get("category") or entry.get("categoryName"))
+            category: Any = entry  # read (never raises) only for the best one
         else:
             rank, category = _int(entry, "bestsellerRanks"), None
         if rank is not None and rank > 0 and (best is None or rank < best[0]):
             best = (rank, category)
-    return best if best is not None else (None, None)
+    if best is None:
+        return None, None
+    rank, entry = best
+    return rank, (_text(entry.get("category") or entry.get("categoryName")) if entry is not None else None)
 
 
 def _in_stock(item: Mapping[str, Any]) -> bool | None:
@@ -628,37 +645,67 @@ def review_asin(item: Any) -> str | None:
     return None
 
 
-def _snippet(r: Review) -> dict[str, Any]:
-    item = r.item
+#: what a summary needs of one readable review: (rating, date, verified, raw item)
+ReviewFacts = tuple[int, date | None, bool | None, Mapping[str, Any]]
+
+
+def _snippet(r: ReviewFacts) -> dict[str, Any]:
+    rating, day, verified, item = r
     body = _text(item.get("reviewDescription", item.get("text", item.get("body"))))
     return {
-        "rating": r.rating,
+        "rating": rating,
         "title": _text(item.get("reviewTitle", item.get("title"))),
         "text": body[:SNIPPET_TEXT] if body else None,
-        "date": r.date,
-        "verified": r.verified,
+        "date": day,
+        "verified": verified,
         "variant": _text(item.get("variant")),
     }
 
 
+def _newest_first(r: ReviewFacts) -> date:
+    return r[1] or date.min
+
+
+def _rating_of(r: ReviewFacts) -> int:
+    return r[0]
+
+
+def _negated_rating(r: ReviewFacts) -> int:
+    return -r[0]
+
+
 def summarise_reviews(asin: str, reviews: Sequence[Review], captured_at: datetime) -> dict[str, Any]:
     """The reviews read for one ASIN → its ``review_summaries`` row (``reviews`` not empty)."""
+    return summarise_facts(asin, [(r.rating, r.date, r.verified, r.item) for r in reviews], captured_at)
+
+
+def summarise_facts(asin: str, reviews: Sequence[ReviewFacts], captured_at: datetime) -> dict[str, Any]:
+    """``summarise_reviews`` over ``(rating, date, verified, item)`` tuples (the ingest's fast path
+    builds no ``Review`` per review)."""
     histogram = [0, 0, 0, 0, 0]
     verified = known = 0
     latest: date | None = None
+    negative: list[ReviewFacts] = []
+    positive: list[ReviewFacts] = []
     for r in reviews:
-        histogram[r.rating - 1] += 1
-        if r.verified is not None:
+        rating, day, is_verified, _ = r
+        histogram[rating - 1] += 1
+        if is_verified is not None:
             known += 1
-            verified += r.verified
-        if r.date is not None and (latest is None or r.date > latest):
-            latest = r.date
+            verified += is_verified
+        if day is not None and (latest is None or day > latest):
+            latest = day
+        if rating <= 2:
+            negative.append(r)
+        elif rating >= 4:
+            positive.append(r)
     count = len(reviews)
     total = sum(i * n for i, n in enumerate(histogram, 1))
-    # most recent first (undated last), then the lowest / highest rating
-    recent = sorted(reviews, key=lambda r: r.date or date.min, reverse=True)
-    negative = sorted((r for r in recent if r.rating <= 2), key=lambda r: r.rating)[:SNIPPETS]
-    positive = sorted((r for r in recent if r.rating >= 4), key=lambda r: -r.rating)[:SNIPPETS]
+    # most recent first (undated last), then the lowest / highest rating (both sorts stable)
+    negative.sort(key=_newest_first, reverse=True)
+    negative.sort(key=_rating_of)
+    positive.sort(key=_newest_first, reverse=True)
+    positive.sort(key=_negated_rating)
     return {
         "asin": asin,
         "date": captured_at.date(),
@@ -667,8 +714,8 @@ def summarise_reviews(asin: str, reviews: Sequence[Review], captured_at: datetim
         "histogram": histogram,
         "verified_share": (Decimal(verified) / known).quantize(Decimal("0.0001")) if known else None,
         "latest_review_date": latest,
-        "negative": [_snippet(r) for r in negative],
-        "positive": [_snippet(r) for r in positive],
+        "negative": [_snippet(r) for r in negative[:SNIPPETS]],
+        "positive": [_snippet(r) for r in positive[:SNIPPETS]],
         "captured_at": captured_at,
     }
 

@@ -29,7 +29,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -216,30 +216,97 @@ class ReviewNormalisation:
 
 
 def normalise_reviews(raw: Sequence[Any], asked: Sequence[str], captured: datetime) -> ReviewNormalisation:
-    """Review items → one summary per ASIN that has readable reviews; the rest → errors."""
+    """Review items → one summary per ASIN that has readable reviews; the rest → errors.
+
+    What ``domain.normalise_review`` + ``domain.summarise_reviews`` give, item for item (a unit
+    test holds the two to it), without a ``Review`` object per review: the common shape (an
+    object naming an ASIN of the job, an integer rating 1-5) is read inline, each review as a
+    tuple, its date parsed once per distinct day; anything else goes through
+    ``domain.normalise_review`` (same reasons for the error list)."""
     wanted = set(asked)
+    readable = {a for a in wanted if domain.valid_asin(a)}
     out = ReviewNormalisation()
-    by_asin: dict[str, list[domain.Review]] = {}
+    by_asin: dict[str, list[domain.ReviewFacts]] = {}
     seen: set[tuple[str, str]] = set()
+    days: dict[str, date | None] = {}  # per distinct date text (ISO: per day)
+    ratings: dict[str, int] = {}  # per distinct rating text ("4.0 out of 5 stars")
+    flags: dict[str, bool | None] = {}  # per distinct verified text ("Verified Purchase")
+    review_date, verified_of, rating_of = domain.review_date, domain._verified, domain._review_rating
+    errors = out.errors
     for i, item in enumerate(raw):
-        try:
-            r = domain.normalise_review(item)
-        except domain.Malformed as exc:
-            out.errors.append(_error("reviews", i, domain.review_asin(item), str(exc)))
-            continue
-        if r.asin not in wanted:
-            out.errors.append(_error("reviews", i, r.asin, "an ASIN the job did not ask for"))
-            continue
-        if r.review_id is not None:
-            key = (r.asin, r.review_id)
-            if key in seen:
-                out.errors.append(_error("reviews", i, r.asin, "a second item for the same review"))
+        asin = None
+        if type(item) is dict and "error" not in item and "errorDescription" not in item:
+            asin = item.get("asin") or item.get("productAsin") or item.get("originalAsin")
+        if type(asin) is str and asin in readable:  # the common shape
+            rating = item.get("ratingScore")
+            if rating is None:
+                rating = item["rating"] if "rating" in item else item.get("stars")
+            if type(rating) is not int or not 1 <= rating <= 5:
+                if type(rating) is float and 1 <= rating <= 5:
+                    rating = int(rating + 0.5)
+                elif type(rating) is str and rating in ratings:
+                    rating = ratings[rating]
+                else:
+                    try:
+                        number = rating_of(rating)
+                    except domain.Malformed as exc:
+                        errors.append(_error("reviews", i, asin, str(exc)))
+                        continue
+                    if type(rating) is str:
+                        ratings[rating] = number
+                    rating = number
+            review_id = item["reviewId"] if "reviewId" in item else item.get("id")
+            when = item["date"] if "date" in item else item.get("reviewDate")
+            if type(when) is str:
+                key = when[:10] if len(when) >= 10 and when[4] == "-" and when[7] == "-" else when
+                day = days.get(key, _NO_DAY)
+                if day is _NO_DAY:
+                    day = days[key] = review_date(when)
+            else:
+                day = None
+            if "isVerified" in item:
+                verified = item["isVerified"]
+            elif "verified" in item:
+                verified = item["verified"]
+            else:
+                verified = item.get("verifiedPurchase")
+            if type(verified) is not bool and verified is not None:
+                if type(verified) is str:
+                    found_v = flags.get(verified, _NO_DAY)
+                    if found_v is _NO_DAY:
+                        found_v = flags[verified] = verified_of(item)
+                    verified = found_v
+                else:
+                    verified = verified_of(item)
+            facts = (rating, day, verified, item)
+        else:
+            try:
+                r = domain.normalise_review(item)
+            except domain.Malformed as exc:
+                errors.append(_error("reviews", i, domain.review_asin(item), str(exc)))
                 continue
-            seen.add(key)
-        by_asin.setdefault(r.asin, []).append(r)
+            if r.asin not in wanted:
+                errors.append(_error("reviews", i, r.asin, "an ASIN the job did not ask for"))
+                continue
+            asin, review_id = r.asin, r.review_id
+            facts = (r.rating, r.date, r.verified, item)
+        if type(review_id) is str and review_id:
+            key2 = (asin, review_id)
+            if key2 in seen:
+                errors.append(_error("reviews", i, asin, "a second item for the same review"))
+                continue
+            seen.add(key2)
+        found = by_asin.get(asin)
+        if found is None:
+            by_asin[asin] = [facts]
+        else:
+            found.append(facts)
         out.ok += 1
-    out.summaries = [domain.summarise_reviews(a, rs, captured) for a, rs in sorted(by_asin.items())]
+    out.summaries = [domain.summarise_facts(a, rs, captured) for a, rs in sorted(by_asin.items())]
     return out
+
+
+_NO_DAY: Any = object()
 
 
 # ----------------------------------------------------------------------- plan
@@ -448,7 +515,14 @@ def land(
     runs are resumed by their ids and their datasets read again.)"""
     review_items = reviews.items if reviews is not None else []
     raw = repository.RawItems(
-        job.attempts, received, settings.apify_actor, result.items, settings.apify_reviews_actor, review_items
+        job.attempts,
+        received,
+        settings.apify_actor,
+        result.items,
+        settings.apify_reviews_actor,
+        review_items,
+        repository.as_received(result.raw),
+        repository.as_received(reviews.raw) if reviews is not None else None,
     )
     norm = normalise_all(result.items, job.asins, received)
     rnorm = normalise_reviews(review_items, job.asins, received)

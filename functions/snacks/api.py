@@ -24,7 +24,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 
 from opsdeck import auth, db
 from opsdeck import cursor as cursor_codec
-from opsdeck.api import create_app, lambda_handler, problems
+from opsdeck.api import Direct, DirectRequest, create_app, lambda_handler, problems
 from opsdeck.errors import (
     Conflict,
     Forbidden,
@@ -660,7 +660,11 @@ def _source_ip(request: Request) -> str | None:
 
 
 def _principal(request: Request) -> auth.Principal:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return _bearer_principal(request.headers.get("authorization", ""))
+
+
+def _bearer_principal(authorization: str) -> auth.Principal:
+    scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise MissingCredentials("missing bearer token")
     return auth.verify(token.strip(), tokens.provider("access"))
@@ -1253,6 +1257,37 @@ class TrailingSlash:
         await self.app(scope, receive, send)
 
 
+# ------------------------------------------------------------ direct reactions
+
+#: the reaction routes' path (``react`` / ``unreact`` above), as ``Direct`` matches it
+REACTION_PATH = re.compile(rf"{BASE}/snacks/({UID[1:-1]})/reaction")
+
+
+def _direct_reaction(request: DirectRequest) -> Any:
+    """The reaction toggle without the ASGI stack (``opsdeck.api.Direct``): only requests that
+    ``react`` / ``unreact`` would take as they are — a body of exactly ``{"type": "like"|"hate"}``
+    sent as ``application/json`` (POST), no body (DELETE), the uid the path pattern allows; anything else goes
+    to the app, which validates it (422 / 400) as before. Same service call, same answers."""
+    if request.method == "DELETE":
+        if request.body:
+            return None
+        kind = None
+    else:
+        content_type = request.headers.get("content-type")
+        if content_type is None or content_type.lower() != "application/json":
+            return None  # FastAPI takes no JSON body without its content type (422)
+        try:
+            body = json.loads(request.body)
+        except ValueError:
+            return None
+        if type(body) is not dict or len(body) != 1 or body.get("type") not in ("like", "hate"):
+            return None
+        kind = body["type"]
+    snack_uid = request.match.group(1).lower()
+    authorization = request.headers.get("authorization", "")
+    return lambda: _json(service.react(_bearer_principal(authorization), snack_uid, kind))
+
+
 app = create_app(
     title="opsdeck snacks",
     base_path=BASE,
@@ -1260,4 +1295,10 @@ app = create_app(
     description="Team snack ordering (seed 003): accounts with JWT, snacks, reactions, orders, statistics.",
 )
 app.add_middleware(TrailingSlash)
-handler = lambda_handler(app)
+handler = lambda_handler(
+    app,
+    direct=[
+        Direct("POST", REACTION_PATH, _direct_reaction),
+        Direct("DELETE", REACTION_PATH, _direct_reaction),
+    ],
+)

@@ -292,14 +292,15 @@ class ReactedTwice(Conflict):
 def react(principal: auth.Principal, snack_uid: str, kind: str | None) -> dict:
     """like / hate (``kind``) or cancel (``None``); the fresh counts.
 
-    One statement checks the account, locks the snack ``FOR KEY SHARE`` and changes the row; the
-    Redis delta is applied inside the transaction, while the lock is held (see ``counters``); if
-    the commit then fails, the inverse delta is applied.
+    One call (``snacks.react``) checks the account, locks the snack ``FOR KEY SHARE`` and changes
+    the row; the Redis delta is applied inside the transaction, while the lock is held (see
+    ``counters``); if the commit then fails, the inverse delta is applied. The transaction is a
+    ``driver_transaction`` (pg8000 without SQLAlchemy's execution layer: the toggle's hot path).
     """
     check_access(principal)
     applied: tuple[int, int, int] | None = None
     try:
-        with db.transaction() as conn:
+        with db.driver_transaction() as conn:
             user_id, snack_id, outcome = repository.react(
                 conn, principal.subject, principal.claims.get("gen"), snack_uid, kind
             )

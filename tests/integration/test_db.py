@@ -450,3 +450,49 @@ def test_begin_travels_with_the_first_statement_and_keeps_transactions_whole(dat
             conn.execute(text("DROP TABLE IF EXISTS public.pgwire_begin"))
             conn.commit()
         engine.dispose()
+
+
+def test_driver_transaction_commits_rolls_back_and_runs_in_a_savepoint_under_bind(db):
+    db.execute(text("CREATE TEMP TABLE dt (x int)"))
+    with opsdeck_db.driver_transaction() as driver:
+        assert driver.rows("INSERT INTO dt VALUES (%s), (%s)", (1, 2)) == []
+        assert driver.one("SELECT count(*), %s::text FROM dt", ("a%",)) == (2, "a%")
+    with pytest.raises(RuntimeError), opsdeck_db.driver_transaction() as driver:
+        driver.rows("INSERT INTO dt VALUES (%s)", (3,))
+        raise RuntimeError("boom")
+    with pytest.raises(LookupError), opsdeck_db.driver_transaction() as driver:
+        driver.one("SELECT x FROM dt")
+    assert db.execute(text("SELECT array_agg(x ORDER BY x) FROM dt")).scalar() == [1, 2]
+
+
+def test_driver_transaction_commits_through_the_pool_and_a_lost_connection_leaves_it(database_url):
+    opsdeck_db.reset()
+    try:
+        with env(DATABASE_URL=database_url, DB_POOL_SIZE="1"):
+            from opsdeck import settings
+
+            settings.platform.cache_clear()
+            with opsdeck_db.transaction() as conn:
+                conn.execute(text("CREATE TABLE IF NOT EXISTS public.driver_tx (x int)"))
+                conn.execute(text("TRUNCATE public.driver_tx"))
+            with opsdeck_db.driver_transaction() as driver:
+                driver.rows("INSERT INTO public.driver_tx VALUES (%s)", (1,))
+                first = driver.one("SELECT pg_backend_pid()")[0]
+            with pytest.raises(Exception, match="division by zero"), opsdeck_db.driver_transaction() as d:
+                d.rows("INSERT INTO public.driver_tx VALUES (%s)", (2,))
+                d.rows("SELECT 1 / 0")
+            with opsdeck_db.driver_transaction() as driver:  # the pool's connection, rolled back clean
+                assert driver.one("SELECT pg_backend_pid()")[0] == first
+                assert driver.rows("SELECT x FROM public.driver_tx") == [(1,)]
+            killer = opsdeck_db.create_engine(database_url)
+            with killer.connect() as conn:
+                conn.execute(text("SELECT pg_terminate_backend(:p, 5000)"), {"p": first})
+            killer.dispose()
+            with pytest.raises(Unavailable, match="connection lost"), opsdeck_db.driver_transaction() as d:
+                d.rows("SELECT 1")
+            with opsdeck_db.driver_transaction() as driver:  # a new connection
+                assert driver.one("SELECT pg_backend_pid()")[0] != first
+            with opsdeck_db.transaction() as conn:
+                conn.execute(text("DROP TABLE public.driver_tx"))
+    finally:
+        opsdeck_db.reset()

@@ -63,6 +63,28 @@ def test_sync_run_returns_the_items(sim, clock):
     assert paths(sim, "/v2/acts/") == [f"/v2/acts/{ACTOR}/run-sync-get-dataset-items"]
 
 
+def test_the_items_come_with_their_json_as_received_pages_joined(sim, clock):
+    synced = client(sim, clock).run_actor(ACTOR, {"asins": ASINS[:5]}, mode="sync")
+    assert json.loads(synced.raw) == synced.items
+    paged = client(sim, clock, page_size=7, poll_wait_s=0).run_actor(ACTOR, {"asins": ASINS})
+    assert len(paths(sim, "/v2/datasets/")) == 3  # 7 + 7 + 6: three bodies, one array
+    assert json.loads(paged.raw) == paged.items and len(paged.items) == 20
+
+
+@pytest.mark.parametrize(
+    ("bodies", "joined"),
+    [
+        ([b' [{"a": 1}]\n'], b'[{"a": 1}]'),
+        ([b'[{"a":1},{"a":2}]', b"[ ]", b'[{"a":3}]'], b'[{"a":1},{"a":2},{"a":3}]'),
+        ([b"[]", b"[]"], b"[]"),
+        ([b"\xef\xbb\xbf[1]"], None),  # a BOM: the items are encoded again instead
+        ([b"[1]", b"\xef\xbb\xbf[2]"], None),
+    ],
+)
+def test_page_bodies_join_into_one_array(bodies, joined):
+    assert apify.joined_arrays(bodies) == joined
+
+
 def test_sync_408_falls_back_to_an_async_run_with_its_cost(sim, clock):
     result = client(sim, clock).run_actor(ACTOR, {"asins": ASINS}, mode="sync")
     assert sim.stats.sync_timeouts == 1 and sim.stats.async_runs == 1

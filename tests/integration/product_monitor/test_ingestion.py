@@ -275,3 +275,25 @@ def test_replay_raw_command_rebuilds_core_rows_from_staging(pm, capsys):
     again = printed(capsys)
     assert again["metrics_written"] == 0 and again["review_summaries_written"] == 0  # nothing changes
     assert main(["product-monitor", "replay-raw", "--since", "2026-01-01T00:00:00"]) == 2  # no time zone
+
+
+def test_the_raw_items_are_staged_as_apify_sent_them_unless_postgres_would_refuse_them(pm):
+    from functions.product_monitor.apify import ActorResult
+
+    pm.track(OWN[:2])
+    planned = pm.plan()
+    now = datetime.now(UTC)
+    job = repository.claim_job(pm.db, uuid.UUID(planned["jobs"][0]), now)
+    # as received: the text Apify sent, byte for byte (spacing, 12.50, an exponent)
+    a, b = OWN[:2]
+    sent = '[ {"asin": "' + a + '", "price": 12.50, "stars": 4.5e0},\n {"asin": "' + b + '", "price": 3}]'
+    reviews_sent = '[{"asin": "' + a + '", "ratingScore": 5, "note": NaN}]'
+    product = ActorResult(json.loads(sent), None, None, "sync", sent.encode())
+    reviews = ActorResult(json.loads(reviews_sent), None, None, "sync", reviews_sent.encode())
+    landed = ingest.land(job, product, reviews, load(), now)
+    assert landed.promotion.status == "promoted" and len(landed.norm.items) == 2 and landed.reviews.ok == 1
+    staged = dict(pm.sql("SELECT source, items::text FROM staging_raw.raw_batches"))
+    assert staged["product"] == sent
+    # NaN: Python's json reads it, PostgreSQL's refuses it: the parsed items are encoded again
+    assert json.loads(staged["reviews"]) == [{"asin": a, "ratingScore": 5, "note": None}]
+    assert pm.scalar("SELECT count(*) FROM staging_raw.raw_events") == 3

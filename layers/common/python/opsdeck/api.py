@@ -31,6 +31,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,8 @@ from .openapi import body, problems, raises
 from .settings import platform
 
 __all__ = [
+    "Direct",
+    "DirectRequest",
     "ProblemResponse",
     "body",
     "create_app",
@@ -325,8 +328,116 @@ def create_app(
     return app
 
 
-def lambda_handler(app: FastAPI, *, text_mime_types: Iterable[str] = ()) -> Callable[[dict, Any], dict]:
-    """The Lambda entry point for ``app``: API Gateway HTTP API (payload 2.0) via Mangum."""
+# ------------------------------------------------------------------ direct routes
+
+
+@dataclass(frozen=True, slots=True)
+class DirectRequest:
+    """What a direct route sees of an API Gateway v2 event (headers lower-cased)."""
+
+    event: dict[str, Any]
+    method: str
+    #: the path as the app routes it (trailing slashes stripped, as ``TrailingSlash`` does)
+    path: str
+    headers: dict[str, str]
+    match: re.Match[str]
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class Direct:
+    """A hot route answered without Mangum, Starlette and FastAPI — for the requests it accepts.
+
+    ``accept(request)`` decides, without side effects, whether it understands the request *exactly*
+    as the app's route would (same validation outcome): it returns the work to do (a callable
+    answering a ``Response``, or raising ``OpsdeckError``) or ``None``, and then the app answers as
+    always. The layer gives direct answers what ``RequestContext`` and the error handlers give the
+    app's: the request id (header and problem body), the access-log line, problem+json for domain
+    errors and the last-resort 500. The app's route stays: it documents the operation and answers
+    everything ``accept`` passes on (invalid input, other content types, CORS requests, ...).
+    ``path`` is matched in full against the event's path with trailing slashes stripped.
+    """
+
+    method: str
+    path: re.Pattern[str]
+    accept: Callable[[DirectRequest], Callable[[], Response] | None]
+
+
+def _direct(routes: Sequence[Direct], event: dict) -> dict | None:
+    """The answer of a direct route, in Mangum's payload 2.0 shape; ``None``: the app answers."""
+    if event.get("version") != "2.0" or event.get("isBase64Encoded") or event.get("cookies"):
+        return None
+    http = (event.get("requestContext") or {}).get("http") or {}
+    method, raw_path = http.get("method"), http.get("path") or "/"
+    path = raw_path.rstrip("/") or "/"
+    for route in routes:
+        match = route.path.fullmatch(path) if route.method == method else None
+        if match is not None:
+            break
+    else:
+        return None
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    if "origin" in headers:  # CORS: the app's middleware decides
+        return None
+    request = DirectRequest(event, method, path, headers, match, event.get("body") or "")
+    work = route.accept(request)
+    if work is None:
+        return None
+    started = time.perf_counter()
+    request_id = _direct_request_id(headers, event)
+    try:
+        response = work()
+    except OpsdeckError as exc:
+        if exc.status >= 500:
+            logger.warning("request failed", extra={"problem": exc.slug, "detail": exc.detail, "path": path})
+        problem = exc.to_problem(instance=path)
+        problem["request_id"] = request_id
+        response = problem_response(problem, exc.headers())
+    except Exception:
+        logger.exception("unhandled error", extra={"request_id": request_id, "path": path})
+        problem = status_problem(500, "An unexpected error occurred.", request_id=request_id)
+        payload = json.dumps(problem).encode()
+        response = Response(payload, status_code=500, media_type=PROBLEM_CONTENT_TYPE)
+    headers_out = {k.decode("latin-1"): v.decode("latin-1") for k, v in response.raw_headers}
+    headers_out["x-request-id"] = request_id
+    duration_ms = (time.perf_counter() - started) * 1000
+    level = _access_level(response.status_code, duration_ms)
+    if logger.isEnabledFor(level):
+        logger.log(
+            level,
+            "request",
+            extra={
+                "method": method,
+                "path": path,
+                "status": response.status_code,
+                "duration_ms": round(duration_ms, 3),
+                "request_id": request_id,
+            },
+        )
+    return {
+        "statusCode": response.status_code,
+        "body": response.body.decode(),
+        "headers": headers_out,
+        "isBase64Encoded": False,
+    }
+
+
+def _direct_request_id(headers: dict[str, str], event: dict) -> str:
+    """``_request_id``'s rule on a direct request."""
+    candidate = headers.get("x-request-id")
+    if candidate is not None and _SAFE_REQUEST_ID.match(candidate):
+        return candidate
+    return (event.get("requestContext") or {}).get("requestId") or str(uuid.uuid4())
+
+
+def lambda_handler(
+    app: FastAPI, *, text_mime_types: Iterable[str] = (), direct: Sequence[Direct] = ()
+) -> Callable[[dict, Any], dict]:
+    """The Lambda entry point for ``app``: API Gateway HTTP API (payload 2.0) via Mangum.
+
+    ``direct`` routes answer the requests they accept without the ASGI stack (``Direct``); the
+    handler's ``via_app`` attribute is the same entry point without them (tests compare the two).
+    """
     from mangum import Mangum
     from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 
@@ -335,9 +446,19 @@ def lambda_handler(app: FastAPI, *, text_mime_types: Iterable[str] = ()) -> Call
         lifespan="off",
         text_mime_types=[*DEFAULT_TEXT_MIME_TYPES, PROBLEM_CONTENT_TYPE, *text_mime_types],
     )
+    routes = tuple(direct)
 
     @entry("http")
     def handler(event: dict, context: Any) -> dict:
+        if routes:
+            answer = _direct(routes, event)
+            if answer is not None:
+                return answer
         return mangum(event, context)
 
+    @entry("http")
+    def via_app(event: dict, context: Any) -> dict:
+        return mangum(event, context)
+
+    handler.via_app = via_app  # type: ignore[attr-defined]
     return handler

@@ -280,6 +280,68 @@ def transaction() -> Iterator[Connection]:
             raise
 
 
+class Driver:
+    """The pg8000 connection of a ``driver_transaction``: fixed statements, ``%s`` placeholders."""
+
+    __slots__ = ("_cursor",)
+
+    def __init__(self, dbapi_connection: Any) -> None:
+        self._cursor = dbapi_connection.cursor()
+
+    def rows(self, statement: str, params: Sequence[Any] = ()) -> list[tuple]:
+        """Run ``statement`` (pg8000's ``format`` style: ``%s``; ``%%`` for a literal ``%``) and
+        return its rows as tuples (none for a statement without rows)."""
+        self._cursor.execute(statement, tuple(params))
+        return [tuple(r) for r in self._cursor.fetchall()] if self._cursor.description else []
+
+    def one(self, statement: str, params: Sequence[Any] = ()) -> tuple:
+        rows = self.rows(statement, params)
+        if len(rows) != 1:
+            raise LookupError(f"expected one row, got {len(rows)}")
+        return rows[0]
+
+
+@contextlib.contextmanager
+def driver_transaction() -> Iterator[Driver]:
+    """``transaction()`` without SQLAlchemy's execution layer, for a measured hot path.
+
+    The connection comes from the same pool (same engine, TLS, ping-after-idle) and is committed
+    on success, rolled back on error; statements go straight to pg8000 (still through
+    ``opsdeck.pgwire``: one round trip each, ``BEGIN`` sent with the first). That is ~0.4 ms of
+    CPU a transaction less than ``transaction()`` + ``Connection.execute`` on the reference VM
+    (the snacks reaction toggle, BENCHMARKS.md). Errors are pg8000's own (``pg8000.dbapi``), not
+    SQLAlchemy's; a lost connection is ``Unavailable`` and leaves the pool. Under ``bind`` (tests)
+    it runs in a savepoint of the bound connection, as ``transaction()`` does.
+    """
+    if _bound is not None:
+        with _bound.begin_nested():
+            yield Driver(_bound.connection.dbapi_connection)
+        return
+    from pg8000.exceptions import InterfaceError
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        fairy = engine().raw_connection()
+    except DBAPIError as exc:  # as transaction(): refused, unknown database, bad password, TLS
+        raise Unavailable(f"database unavailable: {first_line(exc)}") from exc
+    try:
+        dbapi_connection = fairy.dbapi_connection
+        try:
+            yield Driver(dbapi_connection)
+            dbapi_connection.commit()
+        except (InterfaceError, OSError) as exc:  # the connection is gone: never back to the pool
+            fairy.invalidate(exc)
+            raise Unavailable(f"database connection lost: {first_line(exc)}") from exc
+        except BaseException:
+            try:
+                dbapi_connection.rollback()
+            except Exception as exc:
+                fairy.invalidate(exc)
+            raise
+    finally:
+        fairy.close()
+
+
 def first_line(exc: BaseException) -> str:
     """The driver's own message of a database error, on one line."""
     orig = getattr(exc, "orig", None) or exc
