@@ -31,12 +31,11 @@ Figures from a shared/noisy machine are not comparable; record them on a quiet o
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections.abc import Iterable
 from typing import Any
 
-from bench.support import database, quiet_stdout
+from bench.support import LambdaContext, bench_redis_url, configure, database, quiet_stdout
 
 ORDERS = 10_000
 PAGE = 100
@@ -45,43 +44,14 @@ PAGE = 100
 # ------------------------------------------------------------------- resources
 
 
+#: the Redis database of this bench (``BENCH_REDIS_URL``'s is replaced)
+REDIS_DB = 14
+
+
 def _configure(**values: str | None) -> None:
-    from aws_lambda_powertools.utilities import parameters
-
     from functions.marketplace import slack, spapi
-    from opsdeck import cache, db, settings
 
-    for key, value in values.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    settings.platform.cache_clear()
-    parameters.clear_caches()
-    db.reset()
-    cache.reset()
-    spapi.reset()
-    slack.reset()
-
-
-def _redis_url() -> str:
-    given = os.environ.get("BENCH_REDIS_URL")
-    return re.sub(r"(rediss?://[^/]+)(/\d+)?$", r"\1/14", given.rstrip("/")) if given else "fakeredis://"
-
-
-class _Context:
-    """Enough of a Lambda context for the handler (15 minutes, like the catalog entry)."""
-
-    function_name = "marketplace-orders-sync"
-    function_version = "$LATEST"
-    invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:marketplace-orders-sync"
-    memory_limit_in_mb = 512
-    aws_request_id = "bench"
-    log_group_name = "/aws/lambda/marketplace-orders-sync"
-    log_stream_name = "bench"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 900_000
+    configure((spapi.reset, slack.reset), **values)
 
 
 def _scheduled_event() -> dict[str, Any]:
@@ -234,7 +204,7 @@ def _throughput() -> Iterable[dict[str, Any]]:
 
         started = time.perf_counter()
         with quiet_stdout():  # the function's log lines would mix with the JSON results
-            result = orders_sync.handler(_scheduled_event(), _Context())
+            result = orders_sync.handler(_scheduled_event(), LambdaContext("marketplace-orders-sync"))
         e2e_s = time.perf_counter() - started
         assert (result["status"], result["new"]) == ("succeeded", count), result
         yield {
@@ -269,7 +239,7 @@ def _rate_scenario(version: str, pages: int, per_page: int, scale: float) -> Ite
         sim.reset_limits()
         started = time.perf_counter()
         with quiet_stdout():
-            result = orders_sync.handler(_scheduled_event(), _Context())
+            result = orders_sync.handler(_scheduled_event(), LambdaContext("marketplace-orders-sync"))
         wall = time.perf_counter() - started
     assert result["status"] == "succeeded", result
     counts = {op: s.requests for op, s in sim.stats.items()}
@@ -307,10 +277,10 @@ def run() -> Iterable[dict[str, Any]]:
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     with database() as url:
-        _configure(DATABASE_URL=url, REDIS_URL=_redis_url())
+        _configure(DATABASE_URL=url, REDIS_URL=bench_redis_url(REDIS_DB))
         from opsdeck import cache
 
-        if not _redis_url().startswith("fakeredis"):
+        if not bench_redis_url(REDIS_DB).startswith("fakeredis"):
             cache.client().flushdb()
         yield from _throughput()
         yield from _rate_scenario("v0", pages=30, per_page=10, scale=60)

@@ -36,14 +36,13 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import re
 import threading
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bench.support import database, percentiles, quiet_stdout
+from bench.support import LambdaContext, bench_redis_url, configure, database, percentiles, quiet_stdout
 
 N_ASINS = 10_000
 BATCH = 100
@@ -61,44 +60,14 @@ def _asins(n: int, prefix: str = "B0BN") -> list[str]:
     return [f"{prefix}{i:06d}" for i in range(n)]
 
 
+#: the Redis database of this bench (``BENCH_REDIS_URL``'s is replaced)
+REDIS_DB = 14
+
+
 def _configure(**values: str | None) -> None:
-    from aws_lambda_powertools.utilities import parameters
-
     from functions.product_monitor import ingest
-    from opsdeck import auth, aws, cache, db, settings
 
-    for key, value in values.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    settings.platform.cache_clear()
-    parameters.clear_caches()
-    db.reset()
-    cache.reset()
-    aws.reset()
-    auth.reset()
-    ingest.reset_clients()
-
-
-def _redis_url() -> str:
-    given = os.environ.get("BENCH_REDIS_URL")
-    return re.sub(r"(rediss?://[^/]+)(/\d+)?$", r"\1/14", given.rstrip("/")) if given else "fakeredis://"
-
-
-class _Context:
-    def __init__(self, name: str, timeout_s: int) -> None:
-        self.function_name = name
-        self.function_version = "$LATEST"
-        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:000000000000:function:{name}"
-        self.memory_limit_in_mb = 512
-        self.aws_request_id = "bench"
-        self.log_group_name = f"/aws/lambda/{name}"
-        self.log_stream_name = "bench"
-        self._ms = timeout_s * 1000
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self._ms
+    configure((ingest.reset_clients,), **values)
 
 
 def _truncate() -> None:
@@ -259,7 +228,7 @@ def _reads() -> Iterable[dict[str, Any]]:
     from opsdeck import db
     from opsdeck.auth import issue_dev_token
 
-    ctx = _Context("product-monitor-api", 29)
+    ctx = LambdaContext("product-monitor-api", 29)
     asins = _asins(N_ASINS)
     token = issue_dev_token("bench", roles=["viewer"])
     events = _events(asins, token)
@@ -375,7 +344,7 @@ def _ingestion() -> Iterable[dict[str, Any]]:
         started = time.perf_counter()
         plan = planner.handler(
             schedule_event("opsdeck-bench-product-monitor-daily", detail={"kind": "daily"}),
-            _Context("product-monitor-planner", 120),
+            LambdaContext("product-monitor-planner", 120),
         )
 
         def consume() -> None:
@@ -394,7 +363,7 @@ def _ingestion() -> Iterable[dict[str, Any]]:
                         sqs_record(m["Body"], queue_name="product-monitor-jobs", message_id=m["MessageId"])
                     ]
                 }
-                result = worker.handler(event, _Context("product-monitor-worker", 600))
+                result = worker.handler(event, LambdaContext("product-monitor-worker", 600))
                 if result["batchItemFailures"]:
                     failures.append(result)  # left on the queue: visible again after the timeout
                 else:
@@ -438,7 +407,7 @@ def run() -> Iterable[dict[str, Any]]:
 
     with database(), mock_aws(), quiet_stdout():
         _configure(
-            REDIS_URL=_redis_url(),
+            REDIS_URL=bench_redis_url(REDIS_DB),
             AWS_DEFAULT_REGION="us-east-1",
             JWT_ISSUER="opsdeck-local",
             JWT_AUDIENCE="opsdeck",

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,6 +104,54 @@ def database() -> Iterator[str]:
         engine.dispose()
         if server is not None:
             server.cleanup()
+
+
+class LambdaContext:
+    """Enough of a Lambda context for a handler: ``name``, its remaining time from ``timeout_s``."""
+
+    def __init__(self, name: str, timeout_s: int = 900, memory_mb: int = 512) -> None:
+        self.function_name = name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:000000000000:function:{name}"
+        self.memory_limit_in_mb = memory_mb
+        self.aws_request_id = "bench"
+        self.log_group_name = f"/aws/lambda/{name}"
+        self.log_stream_name = "bench"
+        self._ms = timeout_s * 1000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self._ms
+
+
+def configure(resets: Sequence[Callable[[], object]] = (), **values: str | None) -> None:
+    """Set (or, with ``None``, unset) environment variables, then forget what the layer cached
+    from the old ones (settings, parameters, engine, Redis, boto3 clients, verifiers) and run the
+    capability's own ``resets``."""
+    from aws_lambda_powertools.utilities import parameters
+
+    from opsdeck import auth, aws, cache, db, settings
+
+    for key, value in values.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    settings.platform.cache_clear()
+    parameters.clear_caches()
+    db.reset()
+    cache.reset()
+    aws.reset()
+    auth.reset()
+    for reset in resets:
+        reset()
+
+
+def bench_redis_url(database: int) -> str:
+    """``BENCH_REDIS_URL`` with its database set to ``database``; else the in-process fake."""
+    given = os.environ.get("BENCH_REDIS_URL")
+    if not given:
+        return "fakeredis://"
+    return re.sub(r"(rediss?://[^/]+)(/\d+)?$", rf"\g<1>/{database}", given.rstrip("/"))
 
 
 def lambda_like_env(extra: dict[str, str] | None = None) -> dict[str, str]:
