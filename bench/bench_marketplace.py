@@ -35,7 +35,8 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from bench.support import LambdaContext, bench_redis_url, configure, database, quiet_stdout
+from bench.support import bench_redis_url, configure, database, quiet_stdout
+from tests.support import LambdaContext
 
 ORDERS = 10_000
 PAGE = 100
@@ -204,7 +205,9 @@ def _throughput() -> Iterable[dict[str, Any]]:
 
         started = time.perf_counter()
         with quiet_stdout():  # the function's log lines would mix with the JSON results
-            result = orders_sync.handler(_scheduled_event(), LambdaContext("marketplace-orders-sync"))
+            result = orders_sync.handler(
+                _scheduled_event(), LambdaContext("marketplace-orders-sync", timeout_s=900)
+            )
         e2e_s = time.perf_counter() - started
         assert (result["status"], result["new"]) == ("succeeded", count), result
         yield {
@@ -239,7 +242,9 @@ def _rate_scenario(version: str, pages: int, per_page: int, scale: float) -> Ite
         sim.reset_limits()
         started = time.perf_counter()
         with quiet_stdout():
-            result = orders_sync.handler(_scheduled_event(), LambdaContext("marketplace-orders-sync"))
+            result = orders_sync.handler(
+                _scheduled_event(), LambdaContext("marketplace-orders-sync", timeout_s=900)
+            )
         wall = time.perf_counter() - started
     assert result["status"] == "succeeded", result
     counts = {op: s.requests for op, s in sim.stats.items()}

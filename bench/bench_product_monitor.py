@@ -42,7 +42,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bench.support import LambdaContext, bench_redis_url, configure, database, percentiles, quiet_stdout
+from bench.support import bench_redis_url, configure, database, percentiles, quiet_stdout
+from tests.support import LambdaContext
 
 N_ASINS = 10_000
 BATCH = 100

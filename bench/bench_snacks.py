@@ -171,18 +171,19 @@ def _token(api: _Api, email: str, role: str = "member") -> str:
 # ------------------------------------------------------------------- reactions
 
 
+def _toggle_snack(api: _Api) -> tuple[str, str]:
+    """A member and the reaction path of the snack the toggle benchmark switches."""
+    member = _token(api, "toggle@bench.local")
+    body = {"name": "Toggle Snack", "currency": "KRW", "price": "1"}
+    created = api(api.event("POST", "/snacks/snacks/", member, body))
+    return member, f"/snacks/snacks/{json.loads(created['body'])['uid']}/reaction/"
+
+
 def reaction_toggle(api: _Api) -> Iterator[dict]:
     from functions.snacks import flush
 
     n = _int_env("BENCH_SNACKS_TOGGLES", 2000)
-    member = _token(api, "toggle@bench.local")
-    created = api(
-        api.event(
-            "POST", "/snacks/snacks/", member, {"name": "Toggle Snack", "currency": "KRW", "price": "1"}
-        )
-    )
-    uid = json.loads(created["body"])["uid"]
-    path = f"/snacks/snacks/{uid}/reaction/"
+    member, path = _toggle_snack(api)
     events = [
         api.event("POST", path, member, {"type": "like" if i % 2 == 0 else "hate"}) for i in range(n + 200)
     ]
@@ -237,14 +238,7 @@ def toggle_worker() -> None:
     url, why = redis_url()
     with database(), _environment(url), quiet_stdout():
         api = _Api()
-        member = _token(api, "toggle@bench.local")
-        created = api(
-            api.event(
-                "POST", "/snacks/snacks/", member, {"name": "Toggle Snack", "currency": "KRW", "price": "1"}
-            )
-        )
-        uid = json.loads(created["body"])["uid"]
-        path = f"/snacks/snacks/{uid}/reaction/"
+        member, path = _toggle_snack(api)
         events = [api.event("POST", path, member, {"type": t}) for t in ("like", "hate")]
         for i in range(200):
             api(events[i % 2])

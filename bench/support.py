@@ -106,42 +106,17 @@ def database() -> Iterator[str]:
             server.cleanup()
 
 
-class LambdaContext:
-    """Enough of a Lambda context for a handler: ``name``, its remaining time from ``timeout_s``."""
-
-    def __init__(self, name: str, timeout_s: int = 900, memory_mb: int = 512) -> None:
-        self.function_name = name
-        self.function_version = "$LATEST"
-        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:000000000000:function:{name}"
-        self.memory_limit_in_mb = memory_mb
-        self.aws_request_id = "bench"
-        self.log_group_name = f"/aws/lambda/{name}"
-        self.log_stream_name = "bench"
-        self._ms = timeout_s * 1000
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self._ms
-
-
 def configure(resets: Sequence[Callable[[], object]] = (), **values: str | None) -> None:
     """Set (or, with ``None``, unset) environment variables, then forget what the layer cached
-    from the old ones (settings, parameters, engine, Redis, boto3 clients, verifiers) and run the
-    capability's own ``resets``."""
-    from aws_lambda_powertools.utilities import parameters
-
-    from opsdeck import auth, aws, cache, db, settings
+    from the old ones (``tests.support.reset_runtime``) and run the capability's own ``resets``."""
+    from tests.support import reset_runtime
 
     for key, value in values.items():
         if value is None:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
-    settings.platform.cache_clear()
-    parameters.clear_caches()
-    db.reset()
-    cache.reset()
-    aws.reset()
-    auth.reset()
+    reset_runtime()
     for reset in resets:
         reset()
 
