@@ -131,13 +131,14 @@ def _access_level(status: int, duration_ms: float) -> int:
 
 
 def _request_id(scope: dict) -> str:
-    for name, value in scope.get("headers", ()):
-        if name == b"x-request-id":
-            candidate = value.decode("latin-1")
-            if _SAFE_REQUEST_ID.match(candidate):
-                return candidate
-            break
-    event = scope.get("aws.event") or {}
+    candidate = next((v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"x-request-id"), None)
+    return _chosen_request_id(candidate, scope.get("aws.event") or {})
+
+
+def _chosen_request_id(candidate: str | None, event: dict) -> str:
+    """The caller's ``x-request-id`` when it is safe to echo, else API Gateway's, else a new one."""
+    if candidate is not None and _SAFE_REQUEST_ID.match(candidate):
+        return candidate
     return (event.get("requestContext") or {}).get("requestId") or str(uuid.uuid4())
 
 
@@ -384,7 +385,7 @@ def _direct(routes: Sequence[Direct], event: dict) -> dict | None:
     if work is None:
         return None
     started = time.perf_counter()
-    request_id = _direct_request_id(headers, event)
+    request_id = _chosen_request_id(headers.get("x-request-id"), event)
     try:
         response = work()
     except OpsdeckError as exc:
@@ -420,14 +421,6 @@ def _direct(routes: Sequence[Direct], event: dict) -> dict | None:
         "headers": headers_out,
         "isBase64Encoded": False,
     }
-
-
-def _direct_request_id(headers: dict[str, str], event: dict) -> str:
-    """``_request_id``'s rule on a direct request."""
-    candidate = headers.get("x-request-id")
-    if candidate is not None and _SAFE_REQUEST_ID.match(candidate):
-        return candidate
-    return (event.get("requestContext") or {}).get("requestId") or str(uuid.uuid4())
 
 
 def lambda_handler(
