@@ -237,7 +237,6 @@ def normalise(item: Any, captured_at: datetime) -> Normalised:
         "image_url": _text(image) if isinstance(image, str) and image.startswith("https://") else None,
         "url": _text(item.get("url")) if str(item.get("url", "")).startswith("https://") else None,
         "currency": currency,
-        "list_price": list_price,
         "updated_at": captured_at,
     }
     metric = {

@@ -467,8 +467,9 @@ class Promotion:
     asins: list[str] = field(default_factory=list)
 
 
-#: a fresher capture rewrites the product row only when one of these changed (no dead tuples)
-_CONTENT = ("title", "brand", "category", "breadcrumbs", "image_url", "url", "currency", "list_price")
+#: a fresher capture rewrites the product row only when one of these changed (no dead tuples);
+#: the list price, which moves with the price, is a daily metric only (migration product_monitor_0005)
+_CONTENT = ("title", "brand", "category", "breadcrumbs", "image_url", "url", "currency")
 _PRODUCT_TYPES = {
     "asin": "text",
     "title": "text",
@@ -478,7 +479,6 @@ _PRODUCT_TYPES = {
     "image_url": "text",
     "url": "text",
     "currency": "text",
-    "list_price": "numeric",
     "updated_at": "timestamptz",
 }
 _METRIC_TYPES = {
@@ -721,7 +721,7 @@ def product_summaries(conn: Connection, asins: Sequence[str]) -> dict[str, dict[
         text(
             f"""
             SELECT p.asin, p.tracked, p.title, p.brand, p.category, p.breadcrumbs, p.image_url, p.url,
-                   p.currency, p.list_price, p.updated_at,
+                   p.currency, p.updated_at,
                    m.date, m.price, m.currency AS m_currency, m.list_price AS m_list_price, m.rating,
                    m.reviews_count, m.bsr, m.bsr_category, m.in_stock, m.captured_at,
                    coalesce(a.alerts, '[]'::jsonb) AS alerts, rv.reviews

@@ -36,7 +36,6 @@ products = Table(
     Column("image_url", Text),
     Column("url", Text),
     Column("currency", Text),
-    Column("list_price", Numeric(18, 4)),
     Column("tracked_at", TS),
     Column("tracked_by", Text),
     Column("first_seen_at", TS),

@@ -19,7 +19,7 @@ RIVALS = [f"B0RIV{i:05d}" for i in range(10)]
 def snapshot(pm) -> dict:
     return {
         "products": pm.sql(
-            "SELECT asin, title, updated_at, list_price FROM product_monitor.products ORDER BY asin"
+            "SELECT asin, title, updated_at, currency FROM product_monitor.products ORDER BY asin"
         ),
         "metrics": pm.sql(
             "SELECT asin, date, price, rating, bsr, captured_at FROM product_monitor.product_metrics_daily "
@@ -297,3 +297,28 @@ def test_the_raw_items_are_staged_as_apify_sent_them_unless_postgres_would_refus
     # NaN: Python's json reads it, PostgreSQL's refuses it: the parsed items are encoded again
     assert json.loads(staged["reviews"]) == [{"asin": a, "ratingScore": 5, "note": None}]
     assert pm.scalar("SELECT count(*) FROM staging_raw.raw_events") == 3
+
+
+def test_a_later_capture_rewrites_a_product_only_when_its_content_changed(pm):
+    """Prices (list price included) are daily metrics: a capture where only they moved rewrites
+    the metric row, not the product row; a changed title rewrites the product."""
+    asins = OWN[:60]
+    pm.track(asins)
+    pm.plan()
+    pm.drain()
+    before = dict(pm.sql("SELECT asin, xmin::text FROM product_monitor.products WHERE asin = ANY(:a)", a=asins))
+    metrics = dict(
+        pm.sql("SELECT asin, captured_at FROM product_monitor.product_metrics_daily WHERE asin = ANY(:a)", a=asins)
+    )
+    pm.db.execute(text("UPDATE product_monitor.products SET title = 'renamed' WHERE asin = :a"), {"a": asins[0]})
+    renamed = pm.scalar("SELECT xmin::text FROM product_monitor.products WHERE asin = :a", a=asins[0])
+    pm.plan()
+    assert pm.drain() == [{"batchItemFailures": []}]
+    after = dict(pm.sql("SELECT asin, xmin::text FROM product_monitor.products WHERE asin = ANY(:a)", a=asins))
+    later = pm.sql(
+        "SELECT asin, captured_at, list_price FROM product_monitor.product_metrics_daily WHERE asin = ANY(:a)", a=asins
+    )
+    assert all(r.captured_at > metrics[r.asin] and r.list_price is not None for r in later)
+    assert {a for a in asins[1:] if after[a] != before[a]} == set()
+    assert after[asins[0]] != renamed
+    assert pm.scalar("SELECT title FROM product_monitor.products WHERE asin = :a", a=asins[0]) != "renamed"
