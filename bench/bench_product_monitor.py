@@ -12,7 +12,15 @@ runs in process over real HTTP (uvicorn on 127.0.0.1:0), as in the tests.
    tables, then the same ASINs again the next day (products updated, anomalies computed against
    day one). Product items/s (target ≥ 10,000 at batch 100), all raw items/s, ms per job; only
    the time inside ``land`` counts (each job's items parsed from JSON bytes just before, with
-   the handler's ``gc.freeze()``: see ``_land_all``).
+   the handler's ``gc.freeze()``: see ``_land_all``). Then the same two days again, emptied
+   first, with the worker's reserved concurrency (the catalog's ``max_concurrency``, at most one
+   per CPU: that many worker processes, each landing its share of the jobs, at once, against
+   the one database):
+   product items/s over the wall time from their common start to the last one's end (each
+   process parses its jobs' response bytes before the start, as the single worker's loop does
+   outside its timing). And per job, the CPU time of the worker process and of the PostgreSQL
+   server (every ``postgres`` process of this machine, read from ``/proc``; Linux only), which
+   bound what this machine can do however many workers run: ``cpus / (worker + server CPU)``.
 2. **GET /v1/products/{asin} through the Lambda handler** (Mangum, JWT, cache, ETag, telemetry):
    cache-hit p50/p99 on one warm ASIN; then a Zipf workload (s = 1.1) over the 10,000 ASINs
    with 1 % writes mixed in (a new metric row for the ASIN, then what the worker does after
@@ -113,7 +121,7 @@ def _bodies(jobs, items: dict[str, Any], reviews: dict[str, list[Any]]) -> list[
     ]
 
 
-def _land_all(jobs, bodies: list[tuple[bytes, bytes | None]], captured: datetime) -> float:
+def _land_all(jobs, bodies: list[tuple[bytes, bytes | None]], captured: datetime) -> tuple[float, float]:
     """What the worker does once Apify answered (``ingest.land``): raw items of both actors
     staged, normalised, promoted with the run's counters — per job; the seconds inside ``land``.
 
@@ -135,7 +143,7 @@ def _land_all(jobs, bodies: list[tuple[bytes, bytes | None]], captured: datetime
     thresholds = ingest.thresholds_of(settings)
     gc.collect()
     gc.freeze()
-    elapsed = 0.0
+    elapsed = cpu = 0.0
     try:
         for job, (product_body, review_body) in zip(jobs, bodies, strict=True):
             product = ActorResult(json.loads(product_body), Decimal("0.25"), "run", "async", product_body)
@@ -144,12 +152,112 @@ def _land_all(jobs, bodies: list[tuple[bytes, bytes | None]], captured: datetime
                 if review_body is not None
                 else None
             )
-            started = time.perf_counter()
+            started, c = time.perf_counter(), time.process_time()
             ingest.land(job, product, review, settings, captured, thresholds=thresholds)
             elapsed += time.perf_counter() - started
+            cpu += time.process_time() - c
     finally:
         gc.unfreeze()
-    return elapsed
+    return elapsed, cpu
+
+
+def _server_cpu_s() -> float | None:
+    """CPU seconds used so far by every ``postgres`` process of this machine (the server the
+    bench talks to is local), or None where ``/proc`` does not say (not Linux)."""
+    total, found = 0, False
+    try:
+        pids = [p for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return None
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                name, rest = f.read().split(" (", 1)[1].rsplit(") ", 1)
+        except (OSError, IndexError, ValueError):
+            continue
+        if name == "postgres":
+            fields = rest.split()
+            total += int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
+            found = True
+    return total / os.sysconf("SC_CLK_TCK") if found else None
+
+
+def _worker_concurrency() -> int:
+    """The worker's reserved concurrency (the catalog's ``max_concurrency``), at most one process
+    per CPU of this machine: in production each worker has its own CPU and the database its own
+    machine; here more processes than CPUs only take turns on the same CPUs with the server
+    (5 processes on this VM's 2 CPUs did each job at ~3 times the CPU time of 2, and got half the
+    throughput: BENCHMARKS.md)."""
+    from functions import catalog
+
+    trigger = catalog.by_name()["product-monitor-worker"].trigger
+    return max(1, min(int(trigger.max_concurrency or 1), os.cpu_count() or 1))
+
+
+def _concurrent_worker(jobs, bodies, captured: datetime, start, ready) -> tuple[float, float]:
+    """One worker process: parse its jobs' bodies, wait for the common start, land them all.
+    Returns (seconds from the start to its last job's end, its CPU seconds inside ``land``)."""
+    import gc
+    import json
+    from decimal import Decimal
+
+    from bench.support import configure
+    from functions.product_monitor import ingest
+    from functions.product_monitor.apify import ActorResult
+    from functions.product_monitor.settings import load
+
+    configure((ingest.reset_clients,))
+    settings = load()
+    thresholds = ingest.thresholds_of(settings)
+    gc.collect()
+    gc.freeze()  # the container's long-lived objects, as in ``_land_all``
+    results = [
+        (
+            ActorResult(json.loads(p), Decimal("0.25"), "run", "async", p),
+            ActorResult(json.loads(r), Decimal("0.75"), "run2", "async", r) if r is not None else None,
+        )
+        for p, r in bodies
+    ]
+    ready.set()
+    start.wait()
+    began, cpu = time.perf_counter(), 0.0
+    for job, (product, review) in zip(jobs, results, strict=True):
+        c = time.process_time()
+        ingest.land(job, product, review, settings, captured, thresholds=thresholds)
+        cpu += time.process_time() - c
+    return time.perf_counter() - began, cpu
+
+
+def _land_concurrently(jobs, bodies, captured: datetime, workers: int) -> tuple[float, float, float | None]:
+    """``workers`` processes (spawned: each its own interpreter and connection pool, like a
+    Lambda) landing jobs k, k + workers, … at once. Returns the wall time from their common
+    start to the last one's end, their CPU seconds inside ``land``, the server's CPU seconds."""
+    import multiprocessing
+
+    from opsdeck import db
+
+    db.reset()  # nothing of the parent's pool is shared
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Manager() as manager, ctx.Pool(workers) as pool:
+        start = manager.Event()
+        ready = [manager.Event() for _ in range(workers)]
+        pending = [
+            pool.apply_async(
+                _concurrent_worker, (jobs[k::workers], bodies[k::workers], captured, start, ready[k])
+            )
+            for k in range(workers)
+        ]
+        for event in ready:
+            event.wait()
+        server = _server_cpu_s()
+        began = time.perf_counter()
+        start.set()
+        done = [p.get() for p in pending]
+        wall = time.perf_counter() - began
+        after = _server_cpu_s()
+    assert max(w for w, _ in done) <= wall
+    used = (after - server) if server is not None and after is not None else None
+    return wall, sum(c for _, c in done), used
 
 
 def _throughput() -> Iterable[dict[str, Any]]:
@@ -168,8 +276,11 @@ def _throughput() -> Iterable[dict[str, Any]]:
     reviews = sum(map(len, first_reviews.values())) + sum(map(len, second_reviews.values()))
     bodies1, bodies2 = _bodies(jobs1, first, first_reviews), _bodies(jobs2, second, second_reviews)
     del first, first_reviews, second, second_reviews
-    elapsed1 = _land_all(jobs1, bodies1, day1)
-    elapsed2 = _land_all(jobs2, bodies2, day2)
+    server0 = _server_cpu_s()
+    elapsed1, cpu1 = _land_all(jobs1, bodies1, day1)
+    server1 = _server_cpu_s()
+    elapsed2, cpu2 = _land_all(jobs2, bodies2, day2)
+    server2 = _server_cpu_s()
     from sqlalchemy import text
 
     from opsdeck import db
@@ -199,6 +310,50 @@ def _throughput() -> Iterable[dict[str, Any]]:
         "alerts_next_day": alerts,
         "runs_closed": closed,
         "target_items_per_s": 10_000,
+        **_cpu_per_job("empty_tables", cpu1, server0, server1, len(jobs1)),
+        **_cpu_per_job("next_day", cpu2, server1, server2, len(jobs2)),
+    }
+
+    workers = _worker_concurrency()
+    _truncate()
+    jobs1, jobs2 = _plan_jobs(asins, day1), _plan_jobs(asins, day2)
+    wall1, wcpu1, scpu1 = _land_concurrently(jobs1, bodies1, day1, workers)
+    wall2, wcpu2, scpu2 = _land_concurrently(jobs2, bodies2, day2, workers)
+    with db.transaction() as conn:
+        rows_c = conn.execute(text("SELECT count(*) FROM product_monitor.product_metrics_daily")).scalar()
+        closed_c = conn.execute(
+            text("SELECT count(*) FROM product_monitor.ingest_runs WHERE status = 'succeeded'")
+        ).scalar()
+    cpus = os.cpu_count() or 1
+    yield {
+        "bench": "product_monitor.normalise_promote_concurrent",
+        "items": N_ASINS,
+        "batch": BATCH,
+        "reviews_per_asin": per_asin,
+        "workers": workers,
+        "cpus": cpus,
+        "empty_tables_items_per_s": round(N_ASINS / wall1),
+        "next_day_items_per_s": round(N_ASINS / wall2),
+        **_cpu_per_job("empty_tables", wcpu1, 0.0, scpu1, len(jobs1)),
+        **_cpu_per_job("next_day", wcpu2, 0.0, scpu2, len(jobs2)),
+        "metric_rows": rows_c,
+        "runs_closed": closed_c,
+        "target_items_per_s": 10_000,
+    }
+
+
+def _cpu_per_job(prefix: str, worker_s: float, server_from: float | None, server_to: float | None, jobs: int):
+    """CPU ms a job of the worker and of the server, and the product items/s this machine's
+    CPUs would allow if both were the only work and every CPU were busy (a ceiling)."""
+    if server_from is None or server_to is None:
+        return {f"{prefix}_worker_cpu_ms_per_job": round(worker_s * 1000 / jobs, 2)}
+    worker_ms, server_ms = worker_s * 1000 / jobs, (server_to - server_from) * 1000 / jobs
+    return {
+        f"{prefix}_worker_cpu_ms_per_job": round(worker_ms, 2),
+        f"{prefix}_server_cpu_ms_per_job": round(server_ms, 2),
+        f"{prefix}_cpu_ceiling_items_per_s": round(
+            BATCH * (os.cpu_count() or 1) * 1000 / (worker_ms + server_ms)
+        ),
     }
 
 

@@ -303,22 +303,23 @@ def test_a_later_capture_rewrites_a_product_only_when_its_content_changed(pm):
     """Prices (list price included) are daily metrics: a capture where only they moved rewrites
     the metric row, not the product row; a changed title rewrites the product."""
     asins = OWN[:60]
+    versions = "SELECT asin, xmin::text FROM product_monitor.products WHERE asin = ANY(:a)"
+    captures = (
+        "SELECT asin, captured_at, list_price FROM product_monitor.product_metrics_daily WHERE asin = ANY(:a)"
+    )
     pm.track(asins)
     pm.plan()
     pm.drain()
-    before = dict(pm.sql("SELECT asin, xmin::text FROM product_monitor.products WHERE asin = ANY(:a)", a=asins))
-    metrics = dict(
-        pm.sql("SELECT asin, captured_at FROM product_monitor.product_metrics_daily WHERE asin = ANY(:a)", a=asins)
-    )
-    pm.db.execute(text("UPDATE product_monitor.products SET title = 'renamed' WHERE asin = :a"), {"a": asins[0]})
+    before = dict(pm.sql(versions, a=asins))
+    first = {r.asin: r.captured_at for r in pm.sql(captures, a=asins)}
+    rename = "UPDATE product_monitor.products SET title = 'renamed' WHERE asin = :a"
+    pm.db.execute(text(rename), {"a": asins[0]})
     renamed = pm.scalar("SELECT xmin::text FROM product_monitor.products WHERE asin = :a", a=asins[0])
     pm.plan()
     assert pm.drain() == [{"batchItemFailures": []}]
-    after = dict(pm.sql("SELECT asin, xmin::text FROM product_monitor.products WHERE asin = ANY(:a)", a=asins))
-    later = pm.sql(
-        "SELECT asin, captured_at, list_price FROM product_monitor.product_metrics_daily WHERE asin = ANY(:a)", a=asins
-    )
-    assert all(r.captured_at > metrics[r.asin] and r.list_price is not None for r in later)
+    after = dict(pm.sql(versions, a=asins))
+    later = pm.sql(captures, a=asins)
+    assert len(later) == 60 and all(r.captured_at > first[r.asin] and r.list_price is not None for r in later)
     assert {a for a in asins[1:] if after[a] != before[a]} == set()
     assert after[asins[0]] != renamed
     assert pm.scalar("SELECT title FROM product_monitor.products WHERE asin = :a", a=asins[0]) != "renamed"
