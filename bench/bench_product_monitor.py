@@ -20,7 +20,8 @@ runs in process over real HTTP (uvicorn on 127.0.0.1:0), as in the tests.
    process parses its jobs' response bytes before the start, as the single worker's loop does
    outside its timing). And per job, the CPU time of the worker process and of the PostgreSQL
    server (every ``postgres`` process of this machine, read from ``/proc``; Linux only), which
-   bound what this machine can do however many workers run: ``cpus / (worker + server CPU)``.
+   bound what this machine can do however many workers run: at most
+   ``cpus * 100 / (worker + server CPU ms a job)`` product items/s.
 2. **GET /v1/products/{asin} through the Lambda handler** (Mangum, JWT, cache, ETag, telemetry):
    cache-hit p50/p99 on one warm ASIN; then a Zipf workload (s = 1.1) over the 10,000 ASINs
    with 1 % writes mixed in (a new metric row for the ASIN, then what the worker does after
