@@ -8,6 +8,10 @@
   through the layer's real factory and Lambda handler, p50/p99 over 5,000 calls.
 * bulk_upsert: rows/s at batch 1,000 and 10, ``opsdeck.db.bulk_upsert`` side by side with
   SQLAlchemy ``executemany`` of the equivalent ``INSERT … ON CONFLICT`` in the same run.
+* date_reads: a page of rows with a ``date`` and two ``timestamptz`` columns read through
+  ``opsdeck.db.transaction``, with ``opsdeck.pgwire``'s ISO readers and with pg8000's own
+  ``strptime`` readers, in alternating rounds of one run: the statement's median time and the
+  microseconds a row.
 """
 
 from __future__ import annotations
@@ -153,7 +157,69 @@ def bulk_upsert_rows_per_s() -> Iterator[dict]:
                 }
 
 
+def date_reads(rows: int = 500, rounds: int = 10, reads: int = 40) -> Iterator[dict]:
+    from pg8000 import converters
+    from sqlalchemy import text
+
+    from opsdeck import db, pgwire
+
+    statement = text(
+        "SELECT i, DATE '2026-01-01' + i, "
+        "TIMESTAMPTZ '2026-01-01 00:00:00.123456+00' + i * interval '1 min', now() "
+        "FROM generate_series(1, :n) AS i"
+    )
+    oids = (pgwire.DATE, pgwire.TIMESTAMP, pgwire.TIMESTAMPTZ)
+    with database():
+        db.engine()  # installs pgwire
+        fast = {oid: converters.PG_TYPES[oid] for oid in oids}
+        own = {oid: fast[oid].original for oid in oids}
+
+        install = pgwire._iso_dates_and_times
+
+        def timed(readers: dict) -> list[float]:
+            converters.PG_TYPES.update(readers)
+            # a new engine installs pgwire again (which would put its readers back): not for
+            # pg8000's rounds; a connection copies the readers when it opens
+            pgwire._iso_dates_and_times = install if readers is fast else lambda: None
+            db.reset()
+            samples = []
+            for i in range(reads + 5):
+                started = time.perf_counter()
+                with db.transaction() as conn:
+                    got = conn.execute(statement, {"n": rows}).all()
+                if i >= 5:
+                    samples.append(time.perf_counter() - started)
+            assert len(got) == rows
+            assert all(type(v) is not str for v in got[-1][1:])  # read as date / datetime
+            return samples
+
+        by = {"pgwire": [], "pg8000": []}
+        try:
+            for r in range(rounds):
+                for name, readers in (("pgwire", fast), ("pg8000", own))[:: 1 if r % 2 == 0 else -1]:
+                    by[name].extend(timed(readers))
+        finally:
+            pgwire._iso_dates_and_times = install
+            converters.PG_TYPES.update(fast)
+            db.reset()
+    medians = {name: sorted(s)[len(s) // 2] for name, s in by.items()}
+    for name, median in medians.items():
+        yield {
+            "metric": "latency",
+            "subject": f"read {rows} rows of (int, date, timestamptz, timestamptz), {name} readers",
+            "reads": len(by[name]),
+            "p50_us": round(median * 1e6, 1),
+            "us_per_row": round(median * 1e6 / rows, 2),
+        }
+    yield {
+        "metric": "speedup",
+        "subject": "pgwire ISO date/time readers vs pg8000's, same statement, alternating rounds",
+        "value": round(medians["pg8000"] / medians["pgwire"], 2),
+    }
+
+
 def run() -> Iterator[dict]:
     yield from cold_start()
     yield from handler_path()
     yield from bulk_upsert_rows_per_s()
+    yield from date_reads()

@@ -180,6 +180,98 @@ def test_pg8000_is_tuned_and_statements_still_run_right(db):
     ]
 
 
+DATES = [
+    "2026-12-03",
+    "0001-01-01",
+    "0999-06-30",
+    "9999-12-31",
+    "infinity",
+    "-infinity",
+    "0044-03-15 BC",
+    "10000-01-01",
+]
+TIMESTAMPS = [
+    "2026-12-03 18:12:00",
+    "2026-12-03 18:12:00.5",
+    "2026-12-03 18:12:00.123456",
+    "0999-06-30 23:59:59.999999",
+    "9999-12-31 23:59:59",
+    "infinity",
+    "-infinity",
+    "0044-03-15 10:00:00 BC",
+    "10000-01-01 00:00:00",
+]
+#: (session time zone, value): whole-hour, half-hour and negative offsets, and a local mean time
+#: offset with seconds (Amsterdam before 1937: +00:19:32)
+TIMESTAMPTZS = [
+    ("UTC", "2026-12-03 18:12:00+00"),
+    ("UTC", "2026-12-03 18:12:00.120000+00"),
+    ("Asia/Kolkata", "2026-12-03 18:12:00.123456+00"),
+    ("America/St_Johns", "2026-07-01 12:00:00+00"),
+    ("America/Sao_Paulo", "2026-12-03 00:00:00+00"),
+    ("Europe/Amsterdam", "1900-01-01 12:00:00+00"),
+    ("UTC", "infinity"),
+    ("UTC", "0044-03-15 10:00:00+00 BC"),
+    ("UTC", "10000-01-01 00:00:00+00"),
+]
+
+
+#: pg8000's own parser of the other DateStyles warns about their zone abbreviations
+@pytest.mark.filterwarnings("ignore::dateutil.parser.UnknownTimezoneWarning")
+@pytest.mark.parametrize("style", ["ISO", "SQL, DMY", "German", "Postgres, MDY"])
+def test_dates_and_times_read_as_pg8000_reads_them(db, style, monkeypatch):
+    """pgwire reads ISO dates and times with ``fromisoformat``; every value, ordinary or not, in
+    every ``DateStyle``, comes out exactly as pg8000's own functions give it, and with the
+    default ``DateStyle`` only the values ``fromisoformat`` cannot read go to pg8000's."""
+    from pg8000 import converters
+
+    from opsdeck import pgwire
+
+    opsdeck_db.engine()
+    assert pgwire.installed()
+    types = converters.PG_TYPES
+    originals = {oid: types[oid].original for oid in (pgwire.DATE, pgwire.TIMESTAMP, pgwire.TIMESTAMPTZ)}
+    fallbacks: list[str] = []
+    for oid, original in originals.items():
+
+        def counted(data, original=original):
+            fallbacks.append(data)
+            return original(data)
+
+        monkeypatch.setattr(types[oid], "original", counted)
+    db.execute(text(f"SET LOCAL DateStyle = '{style}'"))
+    fast: set[str] = set()
+    for oid, sql, values in (
+        (pgwire.DATE, "date", [("UTC", v) for v in DATES]),
+        (pgwire.TIMESTAMP, "timestamp", [("UTC", v) for v in TIMESTAMPS]),
+        (pgwire.TIMESTAMPTZ, "timestamptz", TIMESTAMPTZS),
+    ):
+        for zone, value in values:
+            db.execute(text(f"SET LOCAL TIME ZONE '{zone}'"))
+            fallbacks.clear()
+            read = db.execute(text(f"SELECT CAST(CAST(:v AS text) AS {sql})"), {"v": value}).scalar()
+            went_to_pg8000 = bool(fallbacks)
+            written = db.execute(text(f"SELECT CAST(CAST(:v AS text) AS {sql})::text"), {"v": value}).scalar()
+            expected = originals[oid](written)
+            assert read == expected and type(read) is type(expected), (style, written)
+            if isinstance(read, datetime):
+                assert read.utcoffset() == expected.utcoffset(), (style, written)
+            if not went_to_pg8000:
+                fast.add(written)
+            elif style == "ISO":  # what fromisoformat cannot read, or reads otherwise
+                assert isinstance(read, str) or "BC" in written or "+00:19:32" in written, written
+    if style == "ISO":  # every ordinary value took the fast path
+        assert fast >= {
+            "2026-12-03",
+            "0001-01-01",
+            "2026-12-03 18:12:00.123456",
+            "2026-12-03 23:42:00.123456+05:30",
+            "2026-07-01 09:30:00-02:30",  # St John's summer time
+        }
+    else:
+        assert not fast
+
+
 def test_one_round_trip_per_statement_keeps_errors_and_transactions_intact(db):
     from sqlalchemy.exc import DBAPIError, ProgrammingError
 

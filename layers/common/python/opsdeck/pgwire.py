@@ -1,6 +1,6 @@
-"""Three fixes to how pg8000 talks to PostgreSQL, installed once by ``opsdeck.db.create_engine``.
+"""Four fixes to how pg8000 talks to PostgreSQL, installed once by ``opsdeck.db.create_engine``.
 
-pg8000 is pure Python (no compiled driver to ship in the layer); it spends its time on two
+pg8000 is pure Python (no compiled driver to ship in the layer); it spends its time on three
 things a statement does not need:
 
 * **Placeholders rewritten on every execution.** ``cursor.execute`` turns SQLAlchemy's ``%s``
@@ -26,8 +26,15 @@ things a statement does not need:
   ``BEGIN`` is sent on its own before a statement without parameters (a simple query, which
   may hold several statements) or a ``COPY``, and is dropped when the connection is already
   in a transaction or has switched to autocommit.
+* **Dates and times read with ``strptime``.** Each ``date`` value of a result costs ~5 µs and
+  each ``timestamp`` / ``timestamptz`` ~8 µs: a list of 50 rows with two timestamps spends
+  ~0.8 ms on them. What PostgreSQL writes with its default ``DateStyle`` (ISO) is what
+  ``date.fromisoformat`` / ``datetime.fromisoformat`` read, in C, in ~0.15 µs. Only ordinary
+  values take that path: four-digit years, no ``BC``, an offset of whole minutes. Everything
+  else goes to pg8000's own function, as before: ``infinity``, years past 9999, another
+  ``DateStyle``, the seconds of a local mean time offset.
 
-Both keep pg8000's behaviour and results; ``tests/integration/test_db.py`` holds them to it. They
+All of them keep pg8000's behaviour and results; ``tests/integration/test_db.py`` holds them to it. They
 are written against pg8000 1.31 (pinned ``<2``) and installed only when its functions have the
 expected shape, so a pg8000 that changed them runs unmodified (slower, not wrong) and the
 test that checks they are active fails.
@@ -41,20 +48,82 @@ from typing import Any
 
 
 def install() -> None:
-    """Install all three (idempotent)."""
+    """Install all of them (idempotent)."""
     _cache_placeholder_rewrite()
     _one_round_trip_per_statement()
+    _iso_dates_and_times()
 
 
 def installed() -> bool:
+    import pg8000.converters
     import pg8000.core
     import pg8000.legacy
 
+    types = pg8000.converters.PG_TYPES
     return bool(
         getattr(pg8000.legacy.convert_paramstyle, "opsdeck", False)
         and getattr(pg8000.core.CoreConnection.execute_unnamed, "opsdeck", False)
         and getattr(pg8000.core.CoreConnection.execute_simple, "opsdeck", False)
+        and all(getattr(types.get(oid), "opsdeck", False) for oid in (DATE, TIMESTAMP, TIMESTAMPTZ))
     )
+
+
+#: the type OIDs of ``date``, ``timestamp`` and ``timestamptz``
+DATE, TIMESTAMP, TIMESTAMPTZ = 1082, 1114, 1184
+
+
+def _iso_dates_and_times() -> None:
+    """``date``, ``timestamp`` and ``timestamptz`` results read by ``fromisoformat`` when they
+    are in the shape PostgreSQL's ISO ``DateStyle`` gives ordinary values; else by pg8000."""
+    from datetime import date, datetime
+
+    from pg8000 import converters
+
+    types = converters.PG_TYPES
+    if any(getattr(types.get(oid), "opsdeck", False) for oid in (DATE, TIMESTAMP, TIMESTAMPTZ)):
+        return
+    if not all(callable(types.get(oid)) for oid in (DATE, TIMESTAMP, TIMESTAMPTZ)):
+        return
+    read_date, read_datetime = date.fromisoformat, datetime.fromisoformat
+
+    def iso_date_in(data: str) -> Any:
+        # "2026-12-03"; not "infinity", "0044-03-15 BC", "10000-01-01", another DateStyle
+        if len(data) == 10 and data[4] == "-" and data[7] == "-":
+            try:
+                return read_date(data)
+            except ValueError:
+                pass
+        return iso_date_in.original(data)  # type: ignore[attr-defined]
+
+    def iso_timestamp_in(data: str) -> Any:
+        # "2026-12-03 18:12:00[.123456]"
+        if 19 <= len(data) <= 26 and data[4] == "-" and data[10] == " " and data[-1].isdigit():
+            try:
+                return read_datetime(data)
+            except ValueError:
+                pass
+        return iso_timestamp_in.original(data)  # type: ignore[attr-defined]
+
+    def iso_timestamptz_in(data: str) -> Any:
+        # "2026-12-03 18:12:00[.123456]+00" or "...-03:30": an offset of hours or hours and
+        # minutes (a local mean time offset with seconds, "+00:19:32", goes to pg8000)
+        n = len(data)
+        if (
+            22 <= n <= 35
+            and data[4] == "-"
+            and data[10] == " "
+            and (data[-3] in "+-" or (data[-6] in "+-" and data[-3] == ":"))
+        ):
+            try:
+                return read_datetime(data)
+            except ValueError:
+                pass
+        return iso_timestamptz_in.original(data)  # type: ignore[attr-defined]
+
+    for oid, fast in ((DATE, iso_date_in), (TIMESTAMP, iso_timestamp_in), (TIMESTAMPTZ, iso_timestamptz_in)):
+        fast.opsdeck = True  # type: ignore[attr-defined]
+        fast.original = types[oid]  # type: ignore[attr-defined]  # pg8000's: every other value
+        types[oid] = fast
 
 
 def _cache_placeholder_rewrite() -> None:
