@@ -526,9 +526,9 @@ def _set(types: Mapping[str, str], key: Sequence[str]) -> str:
 
 
 #: lock the job row (a duplicate delivery waits here), read the previous metrics of its ASINs
-#: for the anomaly rules (what ``domain.anomalies`` reads of them: not their date, whose parsing
-#: by pg8000, ``strptime``, cost ~10 µs a row): one round trip; the worker's variant stages the
-#: raw items in the same statement (``_STAGE_LOCK_AND_PREVIOUS``)
+#: for the anomaly rules (only what ``domain.anomalies`` reads of them: not their date): one
+#: round trip; the worker's variant stages the raw items in the same statement
+#: (``_STAGE_LOCK_AND_PREVIOUS``)
 _LOCK_AND_PREVIOUS_SQL = f"""
     SELECT j.status, m.asin, m.price, m.rating, m.bsr, m.in_stock
     FROM (SELECT status FROM {S}.ingest_jobs WHERE id = :job FOR UPDATE) AS j
