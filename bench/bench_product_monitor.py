@@ -187,7 +187,7 @@ def _worker_concurrency() -> int:
     """The worker's reserved concurrency (the catalog's ``max_concurrency``), at most one process
     per CPU of this machine: in production each worker has its own CPU and the database its own
     machine; here more processes than CPUs only take turns on the same CPUs with the server
-    (5 processes on this VM's 2 CPUs spent ~1.3-1.9 times the CPU a job of 2 processes and did
+    (5 processes on this VM's 2 CPUs spent ~1.2-1.7 times the CPU a job of 2 processes and did
     fewer items/s: BENCHMARKS.md)."""
     from functions import catalog
 
