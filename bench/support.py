@@ -109,13 +109,9 @@ def database() -> Iterator[str]:
 def configure(resets: Sequence[Callable[[], object]] = (), **values: str | None) -> None:
     """Set (or, with ``None``, unset) environment variables, then forget what the layer cached
     from the old ones (``tests.support.reset_runtime``) and run the capability's own ``resets``."""
-    from tests.support import reset_runtime
+    from tests.support import reset_runtime, set_env
 
-    for key, value in values.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    set_env(values)
     reset_runtime()
     for reset in resets:
         reset()

@@ -50,24 +50,25 @@ def load_event(relpath: str) -> dict[str, Any]:
     return json.loads((EVENTS / relpath).read_text())
 
 
-@contextlib.contextmanager
-def env(**values: str | None) -> Iterator[None]:
-    """Temporarily set (or, with None, unset) environment variables; cached settings are reset."""
-    saved = {k: os.environ.get(k) for k in values}
+def set_env(values: dict[str, str | None]) -> None:
+    """Set (or, with None, unset) environment variables (the caller resets what cached them)."""
     for k, v in values.items():
         if v is None:
             os.environ.pop(k, None)
         else:
             os.environ[k] = v
+
+
+@contextlib.contextmanager
+def env(**values: str | None) -> Iterator[None]:
+    """Temporarily set (or, with None, unset) environment variables; cached settings are reset."""
+    saved = {k: os.environ.get(k) for k in values}
+    set_env(values)
     reset_runtime()
     try:
         yield
     finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        set_env(saved)
         reset_runtime()
 
 
