@@ -546,7 +546,9 @@ _STAGE_LOCK_AND_PREVIOUS = text(f"WITH raw AS ({_RAW_INSERT} RETURNING 1)\n{_LOC
 
 _COLS = ", ".join
 #: every write of a promotion in ONE statement (data-modifying CTEs: all run, in one snapshot;
-#: a failure in any rolls back all): products (fresher captures that changed something),
+#: a failure in any rolls back all): products (a capture that changed something, unless a later
+#: capture is on record: its metric row; a capture that changed nothing does not rewrite the row,
+#: so ``updated_at`` alone cannot tell that a replayed older capture is older than the latest),
 #: metrics (a later capture of the day replaces an earlier one, never the reverse), review
 #: summaries (likewise), alerts (once per asin, kind, day), the job's outcome and its run's
 #: counters (only when ``:finish``: not for a replay)
@@ -560,6 +562,11 @@ _WRITE = text(
         WHERE (stored.updated_at IS NULL OR stored.updated_at < EXCLUDED.updated_at)
           AND ROW({_COLS("stored." + c for c in _CONTENT)})
               IS DISTINCT FROM ROW({_COLS("EXCLUDED." + c for c in _CONTENT)})
+          AND NOT EXISTS (
+              SELECT FROM {S}.product_metrics_daily later
+              WHERE later.asin = EXCLUDED.asin
+                AND later.date >= CAST(EXCLUDED.updated_at AT TIME ZONE 'UTC' AS date)
+                AND later.captured_at > EXCLUDED.updated_at)
         RETURNING 1
     ), m AS (
         INSERT INTO {S}.product_metrics_daily AS stored ({_COLS(_METRIC_TYPES)}, job_id)

@@ -323,3 +323,39 @@ def test_a_later_capture_rewrites_a_product_only_when_its_content_changed(pm):
     assert {a for a in asins[1:] if after[a] != before[a]} == set()
     assert after[asins[0]] != renamed
     assert pm.scalar("SELECT title FROM product_monitor.products WHERE asin = :a", a=asins[0]) != "renamed"
+
+
+def test_a_replayed_older_capture_never_overwrites_what_a_later_capture_saw(pm, capsys):
+    """The latest capture wins the product row even when it changed nothing (so did not rewrite
+    it): replaying the raw items of an earlier run that saw other content leaves the row alone."""
+    from opsdeck_cli.main import main
+
+    asins = OWN[:50]
+    product = "SELECT asin, title, updated_at FROM product_monitor.products WHERE asin = ANY(:a) ORDER BY 1"
+    pm.track(asins)
+    pm.plan()
+    pm.drain()
+    second = pm.plan()
+    pm.drain()
+    pm.plan()
+    pm.drain()  # the latest capture: the same content as the first, so the row is not rewritten
+    latest = pm.sql(product, a=asins)
+    # what the second run staged, had Apify shown another title then (say its promotion had failed)
+    pm.db.execute(
+        text(
+            """UPDATE staging_raw.raw_batches SET items = (
+                   SELECT json_agg(jsonb_set(e::jsonb, '{title}', '"A title since replaced"'))
+                   FROM json_array_elements(items) e)
+               WHERE run_id = :r AND source = 'product'"""
+        ),
+        {"r": second["run_id"]},
+    )
+    assert main(["product-monitor", "replay-raw", "--run", second["run_id"]]) == 0
+    totals = printed(capsys)
+    assert totals["items"] == 50 and totals["products_written"] == 0
+    assert pm.sql(product, a=asins) == latest
+    # with no later capture on record (its metrics gone), the replayed capture is the latest one
+    pm.db.execute(text("DELETE FROM product_monitor.product_metrics_daily"))
+    assert main(["product-monitor", "replay-raw", "--run", second["run_id"]]) == 0
+    assert printed(capsys)["products_written"] == 50
+    assert {r.title for r in pm.sql(product, a=asins)} == {"A title since replaced"}
