@@ -525,12 +525,18 @@ def _set(types: Mapping[str, str], key: Sequence[str]) -> str:
     return ", ".join(f"{c} = EXCLUDED.{c}" for c in types if c not in key)
 
 
-#: lock the job row (a duplicate delivery waits here), read the previous metrics of its ASINs
-#: for the anomaly rules (only what ``domain.anomalies`` reads of them: not their date): one
-#: round trip; the worker's variant stages the raw items in the same statement
-#: (``_STAGE_LOCK_AND_PREVIOUS``)
+#: lock the job row (a duplicate delivery waits here), then the stored products of its ASINs in
+#: ASIN order (the lock the products upsert would take anyway, taken before this transaction's
+#: snapshot of statement 2: a promotion of the same ASINs that commits meanwhile is seen whole,
+#: its later capture included, and the order leaves no deadlock between overlapping jobs), and
+#: read the previous metrics of its ASINs for the anomaly rules (only what ``domain.anomalies``
+#: reads of them: not their date): one round trip; the worker's variant stages the raw items in
+#: the same statement (``_STAGE_LOCK_AND_PREVIOUS``)
 _LOCK_AND_PREVIOUS_SQL = f"""
-    SELECT j.status, m.asin, m.price, m.rating, m.bsr, m.in_stock
+    SELECT j.status, m.asin, m.price, m.rating, m.bsr, m.in_stock,
+           (SELECT count(*) FROM (
+                SELECT FROM {S}.products p WHERE p.asin = ANY(CAST(:asins AS text[]))
+                ORDER BY p.asin FOR UPDATE) AS locked) AS products_locked
     FROM (SELECT status FROM {S}.ingest_jobs WHERE id = :job FOR UPDATE) AS j
     LEFT JOIN LATERAL (
         SELECT d.* FROM unnest(CAST(:asins AS text[])) AS wanted(asin)
@@ -664,7 +670,9 @@ def promote(
         seen = latest.get(n.asin)
         if seen is None or n.metric["captured_at"] >= seen.metric["captured_at"]:
             latest[n.asin] = n
-    unique = list(latest.values())
+    # in ASIN order, as statement 1 locks them: two jobs inserting the same new rows take them in
+    # the same order (no deadlock)
+    unique = [latest[a] for a in sorted(latest)]
     asins = sorted(latest.keys() | {r["asin"] for r in reviews})
     days = {n.metric["date"] for n in unique} | {r["date"] for r in reviews}
     for day in days:
