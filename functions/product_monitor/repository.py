@@ -1,10 +1,11 @@
-"""product_monitor's SQL: every write set-based (``unnest`` arrays, one statement per table).
+"""product_monitor's SQL: every write set-based.
 
-The promotion of a job (``promote``) is ONE transaction: the job row is locked first
-(``FOR UPDATE``), so a duplicate delivery waits for the first, then finds the job
-``succeeded`` and writes nothing; products, metrics, alerts, the job and its run's counters
-commit together or not at all.
-"""
+The promotion of a job (``promote``) is ONE transaction of two statements. The first locks the
+job row (``FOR UPDATE``: a duplicate delivery waits for the first, then finds the job
+``succeeded`` and writes nothing) and then the job's stored products in ASIN order (a promotion
+of the same ASINs that commits meanwhile is seen whole). The second writes products, metrics,
+review summaries, alerts, the job and its run's counters, from ``jsonb_to_recordset``
+parameters: all of it commits or none does."""
 
 from __future__ import annotations
 
