@@ -27,9 +27,7 @@ request bodies are limited (``MAX_BODY_BYTES``, 413). JWTs are verified here (``
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -46,11 +44,9 @@ from opsdeck import cursor as cursor_codec
 from opsdeck.api import create_app, lambda_handler
 from opsdeck.auth import Principal
 from opsdeck.errors import (
-    PROBLEM_CONTENT_TYPE,
     Conflict,
     InvalidInput,
     NotFound,
-    status_problem,
 )
 from opsdeck.jsonutil import dumps
 from opsdeck.lazy import lazy_import
@@ -59,7 +55,8 @@ from opsdeck.params import Cursor
 
 from . import cachekeys
 from .domain import ASIN_PATTERN
-from .settings import READ_ROLES, WRITE_ROLES, load
+from .edge import Edge, matches
+from .settings import READ_ROLES, WRITE_ROLES
 
 repository = lazy_import("functions.product_monitor.repository")
 reports = lazy_import("functions.product_monitor.reports")
@@ -143,24 +140,12 @@ def _cached(
     request.state.cache_state = entry.state
     etag = "W/" + entry.etag
     headers = {"etag": etag, "x-cache": entry.state, "cache-control": "private, no-cache"}
-    if _matches(request.headers.get("if-none-match"), etag):
+    if matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
     body = entry.value
     if entry.state == "stale" and isinstance(body, dict) and entry.stale_at is not None:
         body = {**body, "stale_at": datetime.fromtimestamp(entry.stale_at, UTC).isoformat()}
     return _json(body, headers=headers)
-
-
-def _matches(if_none_match: str | None, etag: str) -> bool:
-    """RFC 9110 §13.1.2: weak comparison; ``*`` matches any current representation."""
-    if not if_none_match:
-        return False
-    bare = etag.removeprefix("W/")
-    for candidate in if_none_match.split(","):
-        c = candidate.strip()
-        if c == "*" or c.removeprefix("W/") == bare:
-            return True
-    return False
 
 
 def _summary(asin: str) -> dict[str, Any]:
@@ -251,10 +236,11 @@ async def get_metrics(
 @router.get("/competitions/{asin}", summary="The product against each linked competitor", responses=NOT_FOUND)
 async def get_competition(request: Request, asin: Asin, _: Viewer) -> Response:
     g = cachekeys.gen(asin)
-    links = cache.get_or_load(
+    found = cache.get_or_load(
         cachekeys.compare(asin, "_links"), lambda: _links(asin), fresh_s=300, stale_s=900, generations=(g,)
-    ).value
-    pairs, states, tags = [], set(), []
+    )
+    links, entries = found.value, [found]
+    pairs, tags = [], []
     for competitor in links["competitors"]:
         entry = cache.get_or_load(
             cachekeys.compare(asin, competitor),
@@ -264,14 +250,20 @@ async def get_competition(request: Request, asin: Asin, _: Viewer) -> Response:
             generations=(g, cachekeys.gen(competitor)),
         )
         pairs.append(entry.value)
-        states.add(entry.state)
+        entries.append(entry)
         tags.append(entry.etag)
-    request.state.cache_state = "miss" if "miss" in states else ("stale" if "stale" in states else "fresh")
+    states = {e.state for e in entries}
+    state = "miss" if "miss" in states else ("stale" if "stale" in states else "fresh")
+    request.state.cache_state = state
     etag = 'W/"' + hashlib.blake2b("|".join(tags).encode(), digest_size=12).hexdigest() + '"'
-    headers = {"etag": etag, "cache-control": "private, no-cache"}
-    if _matches(request.headers.get("if-none-match"), etag):
+    headers = {"etag": etag, "x-cache": state, "cache-control": "private, no-cache"}
+    if matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
-    return _json({"asin": asin, "competitors": pairs}, headers=headers)
+    body: dict[str, Any] = {"asin": asin, "competitors": pairs}
+    stale = [e.stale_at for e in entries if e.state == "stale" and e.stale_at is not None]
+    if stale:  # the oldest of the parts served stale (each is being refreshed by one caller)
+        body["stale_at"] = datetime.fromtimestamp(min(stale), UTC).isoformat()
+    return _json(body, headers=headers)
 
 
 @router.get(
@@ -675,117 +667,6 @@ def _document_successes(api_router: APIRouter) -> None:
 
 
 _document_successes(router)
-
-
-@functools.cache
-def _body_limit() -> int:
-    return load().max_body_bytes
-
-
-class Edge:
-    """Pure ASGI, innermost: body size limit (413), ETag on every response + 304, telemetry."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        method = scope["method"]
-        limit = _body_limit()
-        if method in ("POST", "PUT", "PATCH", "DELETE"):
-            declared = next((v for k, v in scope.get("headers", ()) if k == b"content-length"), None)
-            chunks, size, more = [], 0, True
-            if declared is not None and declared.isdigit() and int(declared) > limit:
-                await self._too_large(scope, send, limit, started)
-                return
-            while more:
-                message = await receive()
-                chunk = message.get("body", b"")
-                size += len(chunk)
-                if size > limit:
-                    await self._too_large(scope, send, limit, started)
-                    return
-                chunks.append(chunk)
-                more = message.get("more_body", False)
-            body = b"".join(chunks)
-            done = False
-
-            async def replay() -> dict:
-                nonlocal done
-                if done:
-                    return {"type": "http.disconnect"}
-                done = True
-                return {"type": "http.request", "body": body, "more_body": False}
-
-            receive = replay
-        start: dict | None = None
-        parts: list[bytes] = []
-
-        async def capture(message: dict) -> None:
-            nonlocal start
-            if message["type"] == "http.response.start":
-                start = message
-                return
-            parts.append(message.get("body", b""))
-            if message.get("more_body"):
-                return
-            assert start is not None
-            payload = b"".join(parts)
-            headers = list(start.get("headers", ()))
-            etag = next((v for k, v in headers if k == b"etag"), None)
-            status = start["status"]
-            if etag is None and payload:
-                etag = b'W/"' + hashlib.blake2b(payload, digest_size=12).hexdigest().encode() + b'"'
-                headers.append((b"etag", etag))
-            inm = next((v for k, v in scope.get("headers", ()) if k == b"if-none-match"), None)
-            if (
-                method == "GET"
-                and status == 200
-                and etag
-                and _matches(inm and inm.decode("latin-1"), etag.decode())
-            ):
-                status, payload = 304, b""
-                headers = [(k, v) for k, v in headers if k not in (b"content-length", b"content-type")]
-            elif status == 304:
-                payload = b""
-            else:
-                headers = [(k, v) for k, v in headers if k != b"content-length"]
-                headers.append((b"content-length", b"%d" % len(payload)))
-            await send({**start, "status": status, "headers": headers})
-            await send({"type": "http.response.body", "body": payload})
-            self._observe(scope, status, started)
-
-        await self.app(scope, receive, capture)
-
-    async def _too_large(self, scope: dict, send: Callable, limit: int, started: float) -> None:
-        body = status_problem(413, f"request bodies are limited to {limit} bytes", instance=scope["path"])
-        payload = dumps(body).encode()
-        etag = b'W/"' + hashlib.blake2b(payload, digest_size=12).hexdigest().encode() + b'"'
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", PROBLEM_CONTENT_TYPE.encode()),
-                    (b"content-length", b"%d" % len(payload)),
-                    (b"etag", etag),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
-        self._observe(scope, 413, started)
-
-    @staticmethod
-    def _observe(scope: dict, status: int, started: float) -> None:
-        route = scope.get("route")
-        template = getattr(route, "path", None) or "unmatched"
-        state = (scope.get("state") or {}).get("cache_state")
-        telemetry.observe_request(
-            template, scope["method"], status, (time.perf_counter() - started) * 1000, state
-        )
 
 
 app = create_app(

@@ -17,7 +17,10 @@ same cache entries and generation counters as REST (``product:{asin}:summary``,
 ``product:{asin}:metrics:daily:{range}``, ``recommendation:{asin}:latest``). The playground
 page (a list of the persisted operations with a form) exists only when ``STAGE=local``.
 Requests are counted per ``op`` in the deployment-wide telemetry (route label
-``graphql:<op prefix>``). JWT roles as REST: ``viewer``, ``operator`` or ``admin``.
+``graphql:<op prefix>``; hashes that are not persisted all count as ``graphql:unknown``). As in
+REST (``edge.Edge``), request bodies are limited, every response carries an ``ETag`` and a
+``GET`` with a matching ``If-None-Match`` answers 304 without a body. JWT roles as REST:
+``viewer``, ``operator`` or ``admin``.
 """
 
 from __future__ import annotations
@@ -26,13 +29,13 @@ import hashlib
 import html
 import json
 import os
-import time
 from typing import Any
 
 from fastapi import APIRouter, Body, Query, Request, Security
 from fastapi.responses import HTMLResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.middleware import Middleware
 
 from opsdeck import auth, cache
 from opsdeck.api import create_app, lambda_handler
@@ -43,12 +46,12 @@ from opsdeck.openapi import problems
 
 from . import cachekeys
 from .domain import valid_asin
+from .edge import Edge
 from .settings import READ_ROLES
 
 graphql = lazy_import("graphql")
 views = lazy_import("functions.product_monitor.views")
 repository = lazy_import("functions.product_monitor.repository")
-telemetry = lazy_import("functions.product_monitor.telemetry")
 db = lazy_import("opsdeck.db")
 
 BASE = "/product-monitor/graphql"
@@ -354,23 +357,21 @@ def _principal(request: Request) -> None:
     auth.authorize(auth.authenticate(request), *READ_ROLES, any_of=True)
 
 
+_PRIVATE = "private, no-cache"  # answers depend on the caller's token: revalidate (ETag), never share
+
+
 def _run(request: Request, op: str, variables: dict[str, Any]) -> Response:
-    started = time.perf_counter()
-    status = 200
-    try:
-        document = document_for(op)
-        result = graphql.execute(schema(), document, variable_values=variables)
-        body: dict[str, Any] = {"data": result.data}
-        if result.errors:
-            body["errors"] = [{"message": e.message, "path": e.path} for e in result.errors]
-        return Response(dumps(body), media_type="application/json")
-    except OpsdeckError as exc:
-        status = exc.status
-        raise
-    finally:
-        telemetry.observe_request(
-            f"graphql:{op[:12]}", request.method, status, (time.perf_counter() - started) * 1000, None
-        )
+    # counted per persisted op by the edge; every other hash under one label, so that callers
+    # sending made-up hashes cannot grow the deployment's counters without bound
+    request.state.telemetry_route = f"graphql:{op[:12]}" if op in PERSISTED else "graphql:unknown"
+    document = document_for(op)
+    result = graphql.execute(schema(), document, variable_values=variables)
+    body: dict[str, Any] = {"data": result.data}
+    if result.errors:
+        body["errors"] = [{"message": e.message, "path": e.path} for e in result.errors]
+    return Response(
+        dumps(body), media_type="application/json", headers={"cache-control": "private, no-cache"}
+    )
 
 
 @router.post(BASE, summary="Run a persisted query")
@@ -452,4 +453,6 @@ app = create_app(
     routers=[router],
     description="Read-only GraphQL over the product monitor (seed 002 §3d): persisted queries only.",
 )
+# as REST: body limit (413), ETag on every response and 304 on a matching GET, telemetry
+app.user_middleware.append(Middleware(Edge))
 handler = lambda_handler(app, text_mime_types=["text/html"])

@@ -8,6 +8,7 @@ import json
 import threading
 import time
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 
@@ -175,6 +176,29 @@ def test_redis_down_answers_from_the_database(loaded, configure):
         assert status == 200 and body["checks"]["cache"]["status"] == "down"
         status, _, _ = loaded.call("DELETE", f"/v1/tracked-asins/{B}", roles=["operator"])
         assert status == 204  # a write still succeeds; entries age out by their TTL
+
+
+def test_a_stale_competition_says_since_when_and_is_refreshed(loaded, monkeypatch):
+    from opsdeck import cache
+
+    monkeypatch.setattr(cachekeys, "COMPARE", cachekeys.Ttl(0.2, 300))
+    cache.client().delete(cachekeys.compare(A, B))
+    status, headers, fresh = loaded.call("GET", f"/v1/competitions/{A}")
+    assert status == 200 and headers["x-cache"] == "miss" and "stale_at" not in fresh
+    time.sleep(0.3)
+    # another caller is refreshing the pair (it holds the entry's reload lock): this one is
+    # served the stale pair, and says since when
+    cache.client().set(cachekeys.compare(A, B) + ":reloading", b"1", ex=30)
+    status, headers, stale = loaded.call("GET", f"/v1/competitions/{A}")
+    assert status == 200 and headers["x-cache"] == "stale"
+    assert datetime.fromisoformat(stale["stale_at"]) <= datetime.now(UTC)
+    assert stale["competitors"] == fresh["competitors"]
+    cache.client().delete(cachekeys.compare(A, B) + ":reloading")
+    monkeypatch.setattr(cachekeys, "COMPARE", cachekeys.Ttl(300, 900))
+    status, headers, refreshed = loaded.call("GET", f"/v1/competitions/{A}")  # this caller reloads
+    assert headers["x-cache"] == "miss" and "stale_at" not in refreshed
+    status, headers, again = loaded.call("GET", f"/v1/competitions/{A}")
+    assert headers["x-cache"] == "fresh" and "stale_at" not in again
 
 
 def test_competitions_report_and_recommendations(loaded):

@@ -187,3 +187,44 @@ def test_the_rest_handler_does_not_import_graphql():
         env={"PYTHONPATH": f"{ROOT / 'layers/common/python'}:{ROOT}", "PATH": "/usr/bin:/bin"},
     )
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def _raw(method: str, *, body=None, query="", headers=None, roles=("viewer",)):
+    from opsdeck.auth import issue_dev_token
+
+    headers = dict(headers or {})
+    if roles is not None:
+        headers["authorization"] = "Bearer " + issue_dev_token("tester", roles=list(roles))
+    event = http_event(method, "/product-monitor/graphql", headers=headers, body=body, query=query)
+    return graphql_api.handler(event, LambdaContext("product-monitor-graphql", timeout_s=29))
+
+
+def test_a_persisted_get_has_an_etag_and_answers_304_when_it_matches(loaded):
+    variables = json.dumps({"asin": A})
+    query = {"op": SUMMARY, "vh": hashlib.sha256(variables.encode()).hexdigest(), "variables": variables}
+    first = _raw("GET", query=query)
+    etag = first["headers"]["etag"]
+    assert first["statusCode"] == 200 and etag and first["headers"]["cache-control"] == "private, no-cache"
+    again = _raw("GET", query=query, headers={"if-none-match": etag})
+    assert again["statusCode"] == 304 and not again.get("body") and again["headers"]["x-request-id"]
+    loaded.call("POST", "/v1/competitor-links", roles=["operator"], body={"asin": A, "competitor_asin": OWN[2]})
+    changed = _raw("GET", query={**query, "op": WITH_COMPETITORS}, headers={"if-none-match": etag})
+    assert changed["statusCode"] == 200  # another answer, another ETag
+    post = _raw("POST", body={"op": SUMMARY, "variables": {"asin": A}})
+    assert post["statusCode"] == 200 and post["headers"]["etag"]
+
+
+def test_a_graphql_body_over_the_limit_is_413_before_it_is_read(loaded):
+    response = _raw("POST", body={"op": SUMMARY, "variables": {"asin": A, "pad": "x" * 200_000}})
+    assert response["statusCode"] == 413 and response["headers"]["content-type"] == "application/problem+json"
+
+
+def test_unknown_hashes_are_counted_under_one_label(loaded):
+    made_up = [hashlib.sha256(f"not persisted {i}".encode()).hexdigest() for i in range(5)]
+    for op in made_up:
+        assert gql("POST", body={"op": op})[0] == 404
+    gql("POST", body={"op": SUMMARY, "variables": {"asin": A}})
+    _, _, text = loaded.call("GET", "/v1/metrics", roles=["operator"])
+    assert 'route="graphql:unknown",status="404"} 5' in text
+    assert f'route="graphql:{SUMMARY[:12]}",status="200"}} 1' in text
+    assert not any(op[:12] in text for op in made_up)
