@@ -63,6 +63,7 @@ KEYS = (
     "queueAgeAlarmSeconds",
     "dbConnectionsAlarm",
     "secretArns",
+    "scheduleExpressions",
 )
 
 
@@ -116,6 +117,9 @@ class DeployConfig:
     db_connections_alarm: int = 100
     # secrets: catalog secret name → ARN of an existing secret (else the stack creates it)
     secret_arns: Mapping[str, str] = field(default_factory=dict)
+    #: schedules: catalog schedule name → EventBridge expression replacing the catalog's (the
+    #: names are checked against the catalog by ``infra_cdk.schedules.schedule_expressions``)
+    schedule_expressions: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def is_prod(self) -> bool:
@@ -200,6 +204,7 @@ class DeployConfig:
             queue_age_alarm_seconds=_int(get, "queueAgeAlarmSeconds", 900, low=60),
             db_connections_alarm=_int(get, "dbConnectionsAlarm", 100, low=1),
             secret_arns=dict(secret_arns),
+            schedule_expressions=_schedule_expressions(get, "scheduleExpressions"),
         )
 
 
@@ -223,6 +228,33 @@ RETENTION_DAYS = {
     1827: "FIVE_YEARS",
     3653: "TEN_YEARS",
 }
+
+
+def _schedule_expressions(get: Callable[[str], Any], key: str) -> dict[str, str]:
+    """``{"<catalog schedule name>": "cron(…)" | "rate(…)"}``, each expression checked as AWS would."""
+    # the parser the local cloud and ops-api use (layers/common/python; stdlib only). Imported
+    # here, not at module level: ``python -m infra_cdk`` imports this module before infra_cdk.app
+    # puts the layer on sys.path.
+    from opsdeck.schedules import ScheduleExpressionError, parse
+
+    value = get(key) or {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ConfigError(f"context {key} must be a JSON object schedule name → expression") from None
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise ConfigError(f"context {key} must be a JSON object schedule name → expression (strings)")
+    out: dict[str, str] = {}
+    for name, expression in value.items():
+        try:
+            parse(expression)
+        except ScheduleExpressionError as exc:
+            raise ConfigError(f"context {key}[{name!r}]: {exc}") from None
+        out[name.strip()] = expression.strip()
+    return out
 
 
 def _text(get: Callable[[str], Any], key: str, default: str) -> str:

@@ -7,10 +7,14 @@ version, id, detail-type, source, account, time, region and resources from the e
 inserts the input as ``detail`` — the same shape ``localcloud.events.schedule_event`` builds,
 so handlers see one event shape locally and on AWS. Failed deliveries are retried twice within
 an hour (EventBridge → Lambda asynchronous invoke).
+
+A schedule's expression is the catalog's unless the context key ``scheduleExpressions``
+(``DeployConfig.schedule_expressions``) overrides it by schedule name; the rule's name stays.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from aws_cdk import Duration
@@ -21,6 +25,7 @@ from constructs import Construct
 
 from functions.catalog import Function, Schedule, schedule_name
 
+from .config import ConfigError
 from .names import Names
 
 #: Fields of EventBridge's scheduled event passed through as they are.
@@ -29,6 +34,18 @@ EVENT_FIELDS = ("version", "id", "detail-type", "source", "account", "time", "re
 
 def catalog_schedules(functions: tuple[Function, ...]) -> list[tuple[str, Schedule, Function]]:
     return [(schedule_name(f), f.trigger, f) for f in functions if isinstance(f.trigger, Schedule)]
+
+
+def schedule_expressions(functions: tuple[Function, ...], overrides: Mapping[str, str]) -> dict[str, str]:
+    """Every schedule's expression by name: the catalog's, or its ``scheduleExpressions`` override."""
+    expressions = {name: schedule.expression for name, schedule, _ in catalog_schedules(functions)}
+    unknown = sorted(set(overrides) - set(expressions))
+    if unknown:
+        raise ConfigError(
+            f"context scheduleExpressions: unknown schedule name(s) {', '.join(unknown)}; "
+            f"the catalog's schedules are {', '.join(sorted(expressions)) or '(none)'}"
+        )
+    return {**expressions, **overrides}
 
 
 def scheduled_event_input(detail: dict[str, Any]) -> events.RuleTargetInput:
@@ -47,16 +64,23 @@ class Schedules(Construct):
         functions: tuple[Function, ...],
         names: Names,
         lambdas: dict[str, lambda_.IFunction],
+        expressions: Mapping[str, str] | None = None,
     ) -> None:
+        """``expressions``: ``schedule_expressions(functions, overrides)``; None = the catalog's."""
         super().__init__(scope, id)
         self.rules: dict[str, events.Rule] = {}
+        expressions = expressions if expressions is not None else schedule_expressions(functions, {})
         for name, schedule, function in catalog_schedules(functions):
+            expression = expressions[name]
+            description = f"opsdeck: runs {function.name} ({expression})"
+            if expression != schedule.expression:
+                description += f"; context scheduleExpressions overrides the catalog's {schedule.expression}"
             rule = events.Rule(
                 self,
                 name,
                 rule_name=names.rule(name),
-                description=f"opsdeck: runs {function.name} ({schedule.expression})",
-                schedule=events.Schedule.expression(schedule.expression),
+                description=description,
+                schedule=events.Schedule.expression(expression),
                 enabled=schedule.enabled,
             )
             rule.add_target(

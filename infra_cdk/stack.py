@@ -32,7 +32,7 @@ from .monitoring import Monitoring
 from .names import Names
 from .network import Network
 from .queues import Queues
-from .schedules import Schedules
+from .schedules import Schedules, schedule_expressions
 from .secrets import CatalogSecrets
 
 
@@ -52,6 +52,8 @@ class OpsdeckStack(Stack):
         buckets: tuple[Bucket, ...] = catalog.BUCKETS,
     ) -> None:
         catalog.validate(functions, buckets)
+        # checked before any construct is built: an unknown schedule name fails the synth at once
+        expressions = schedule_expressions(functions, config.schedule_expressions)
         env = (
             Environment(account=config.account, region=config.region)
             if config.account or config.region
@@ -116,7 +118,9 @@ class OpsdeckStack(Stack):
         # triggers invoke the target: a SnapStart function's "live" alias, else the function
         targets = self.catalog_functions.targets
         self.queues.connect(targets)
-        self.schedules = Schedules(self, "Schedules", functions=functions, names=names, lambdas=targets)
+        self.schedules = Schedules(
+            self, "Schedules", functions=functions, names=names, lambdas=targets, expressions=expressions
+        )
         self.api = HttpApi(self, "Http", functions=functions, config=config, lambdas=targets)
         self.migrations = Migrations(
             self,

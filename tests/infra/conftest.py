@@ -9,7 +9,7 @@ Two stacks, so that coverage never depends on what the capabilities happen to de
   sends_to, secrets — one created, one imported —, controls_schedules incl. its own rule,
   mutual invokes, reserved concurrency, tracer, environment, buckets — one expiring, one with
   CORS, one declared but unused), synthesized with the prod
-  profile and ``egress=endpoints``.
+  profile and ``egress=endpoints``; ``scheduleExpressions`` overrides one schedule's expression.
 
 Both skip pip (``bundle=false``); cdk-nag runs on both (test_nag.py reads the report).
 """
@@ -159,6 +159,7 @@ SYNTHETIC_CONTEXT: dict[str, Any] = {
     "alarmEmails": "oncall@example.com",
     "corsAllowOrigins": "https://admin.example.com",
     "secretArns": json.dumps({"marketplace-spapi": IMPORTED_SECRET_ARN}),
+    "scheduleExpressions": json.dumps({"marketplace-nightly": "cron(15 2 ? * MON-FRI *)"}),
 }
 
 

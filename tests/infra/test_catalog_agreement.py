@@ -93,9 +93,10 @@ def test_schedules_both_directions(synth: Synth):
             props["State"],
             function_ids[_ref_target(target["Arn"])],
         )
+    overrides = synth.config.schedule_expressions  # context scheduleExpressions
     expected = {
         synth.name("rule", schedule_name(f)): (
-            f.trigger.expression,
+            overrides.get(schedule_name(f), f.trigger.expression),
             "ENABLED" if f.trigger.enabled else "DISABLED",
             f.name,
         )

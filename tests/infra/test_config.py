@@ -85,11 +85,40 @@ def test_layer_bytecode_modes(value, mode):
         ({"logRetentionDays": "10"}, "logRetentionDays"),
         ({"jwtIssuer": "http://plain.example.com"}, "https"),
         ({"secretArns": "{not json"}, "secretArns"),
+        ({"scheduleExpressions": "{not json"}, "scheduleExpressions"),
+        ({"scheduleExpressions": '["rate(1 hour)"]'}, "scheduleExpressions"),
+        ({"scheduleExpressions": {"product-monitor-daily": 30}}, "scheduleExpressions"),
     ],
 )
 def test_bad_values_name_their_key(context, message):
     with pytest.raises(ConfigError, match=message):
         config(**context)
+
+
+def test_schedule_expressions_from_the_cli_or_cdk_json():
+    cli = config(scheduleExpressions='{"product-monitor-daily": " cron(0 2 * * ? *) "}')
+    assert cli.schedule_expressions == {"product-monitor-daily": "cron(0 2 * * ? *)"}
+    json_value = config(scheduleExpressions={"product-monitor-health-sample": "rate(3 hours)"})
+    assert json_value.schedule_expressions == {"product-monitor-health-sample": "rate(3 hours)"}
+    assert config().schedule_expressions == {}
+
+
+@pytest.mark.parametrize(
+    ("expression", "reason"),
+    [
+        ("cron(0 25 * * ? *)", "hours value 25 is outside 0-23"),
+        ("cron(0 2 * * * *)", "exactly one of day-of-month and day-of-week must be ?"),
+        ("cron(0 2 * * ?)", "6 fields"),
+        ("rate(1 hours)", "singular unit"),
+        ("every day", "neither cron"),
+    ],
+)
+def test_an_invalid_schedule_expression_names_the_key_the_schedule_and_why(expression, reason):
+    with pytest.raises(ConfigError) as raised:
+        config(scheduleExpressions={"product-monitor-daily": expression})
+    message = str(raised.value)
+    assert message.startswith("context scheduleExpressions['product-monitor-daily']: ")
+    assert reason in message
 
 
 def test_names_respect_aws_limits():

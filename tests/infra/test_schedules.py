@@ -1,13 +1,20 @@
-"""Schedules: stable rule names, and the scheduled event shape the handlers and the local cloud share."""
+"""Schedules: stable rule names, the scheduled event shape the handlers and the local cloud share,
+and per-stack expression overrides (context ``scheduleExpressions``)."""
 
 from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime, timedelta
 
+import pytest
+
+from functions import catalog
 from functions.catalog import Schedule, schedule_name
+from infra_cdk.config import ConfigError
 from localcloud.events import schedule_event
-from tests.infra.conftest import Synth
+from opsdeck.schedules import Rate, next_fire, parse
+from tests.infra.conftest import SYNTHETIC, SYNTHETIC_BUCKETS, SYNTHETIC_CONTEXT, Synth
 
 
 def _render(template: str, paths: dict[str, str], event: dict) -> dict:
@@ -43,3 +50,61 @@ def test_rule_names_are_stack_prefixed_and_disabled_schedules_stay_disabled(synt
     assert rules["opsdeck-prod-marketplace-nightly"]["State"] == "DISABLED"
     assert rules["opsdeck-prod-marketplace-sync"]["State"] == "ENABLED"
     assert rules["opsdeck-prod-marketplace-sync"]["ScheduleExpression"] == "rate(15 minutes)"
+
+
+def test_a_context_override_replaces_the_expression_but_not_the_rule(synthetic: Synth):
+    assert json.loads(SYNTHETIC_CONTEXT["scheduleExpressions"]) == {
+        "marketplace-nightly": "cron(15 2 ? * MON-FRI *)"
+    }
+    rules = {
+        r["Properties"]["Name"]: r["Properties"] for r in synthetic.of_type("AWS::Events::Rule").values()
+    }
+    nightly = rules["opsdeck-prod-marketplace-nightly"]  # same name: code addressing it still works
+    assert nightly["ScheduleExpression"] == "cron(15 2 ? * MON-FRI *)"
+    assert nightly["State"] == "DISABLED"  # the catalog's state
+    assert nightly["Description"] == (
+        "opsdeck: runs marketplace-nightly (cron(15 2 ? * MON-FRI *)); "
+        "context scheduleExpressions overrides the catalog's cron(0 3 * * ? *)"
+    )
+    assert rules["opsdeck-prod-marketplace-sync"]["Description"] == (
+        "opsdeck: runs marketplace-sync (rate(15 minutes))"
+    )
+
+
+def test_an_unknown_schedule_name_fails_the_synth_and_lists_the_known_ones(tmp_path):
+    from infra_cdk.app import build_app
+
+    context = {"bundle": "false", "scheduleExpressions": '{"marketplace-nigthly": "rate(1 day)"}'}
+    with pytest.raises(ConfigError) as raised:
+        build_app(context, functions=SYNTHETIC, buckets=SYNTHETIC_BUCKETS, outdir=str(tmp_path), nag=False)
+    assert str(raised.value) == (
+        "context scheduleExpressions: unknown schedule name(s) marketplace-nigthly; "
+        "the catalog's schedules are marketplace-nightly, marketplace-sync"
+    )
+
+
+def test_product_monitor_schedule_defaults():
+    """Issue 11: the planner runs daily at 00:30 UTC and samples health every 6 hours, unless a
+    stack overrides it (docs/deploy.md, scheduleExpressions)."""
+    schedules = catalog.schedules()
+    daily, planner = schedules["product-monitor-daily"]
+    assert (planner.name, daily.expression, daily.enabled) == (
+        "product-monitor-planner",
+        "cron(30 0 * * ? *)",
+        True,
+    )
+    start = datetime(2026, 3, 28, 12, 0, tzinfo=UTC)  # spans the EU DST change: UTC does not move
+    fires, t = [], start
+    for _ in range(3):
+        t = next_fire(daily.expression, t)
+        fires.append(t)
+    assert fires == [datetime(2026, 3, d, 0, 30, tzinfo=UTC) for d in (29, 30, 31)]
+
+    health, sampler = schedules["product-monitor-health-sample"]
+    assert (sampler.name, health.expression, health.enabled) == (
+        "product-monitor-health",
+        "rate(6 hours)",
+        True,
+    )
+    parsed = parse(health.expression)
+    assert isinstance(parsed, Rate) and timedelta(seconds=parsed.seconds) == timedelta(hours=6)
