@@ -44,7 +44,7 @@ from opsdeck.jsonutil import dumps
 from opsdeck.lazy import lazy_import
 from opsdeck.openapi import problems
 
-from . import cachekeys
+from . import cachekeys, edge
 from .domain import valid_asin
 from .edge import Edge
 from .settings import READ_ROLES
@@ -278,9 +278,17 @@ def depth_and_cost(document: Any) -> tuple[int, int]:
             elif isinstance(sel, graphql.InlineFragmentNode):
                 d, c = walk(sel.selection_set, parent, depth, seen)
             else:
-                field = getattr(parent, "fields", {}).get(sel.name.value)
-                if field is None:
-                    d, c = depth + 1, 1
+                name = sel.name.value
+                field = getattr(parent, "fields", {}).get(name)
+                if field is None:  # the meta fields every type has: counted like any other field
+                    field = meta.get(name) if parent is s.query_type or name == "__typename" else None
+                if field is None:  # not in the schema (validation refuses it): the deepest guess
+                    d, c = (
+                        walk(sel.selection_set, None, depth + 1, seen)
+                        if sel.selection_set
+                        else (depth + 1, 0)
+                    )
+                    c = 1 + LIST_SIZE * c
                 else:
                     kind = field.type
                     multiplier = 1
@@ -296,6 +304,11 @@ def depth_and_cost(document: Any) -> tuple[int, int]:
             deepest, cost = max(deepest, d), cost + c
         return deepest, cost
 
+    meta = {
+        "__schema": graphql.SchemaMetaFieldDef,
+        "__type": graphql.TypeMetaFieldDef,
+        "__typename": graphql.TypeNameMetaFieldDef,
+    }
     deepest, total = 0, 0
     for definition in document.definitions:
         if isinstance(definition, graphql.OperationDefinitionNode):
@@ -415,7 +428,11 @@ async def get_graphql(
     return _run(request, op, parsed)
 
 
-@router.get(
+#: pages without a token (the playground checks none: it lists what is public in the code anyway)
+pages = APIRouter(tags=["product monitor graphql"], responses=problems(NotFound))
+
+
+@pages.get(
     f"{BASE}/playground", summary="The persisted operations (local mode only)", response_class=HTMLResponse
 )
 async def playground() -> Response:
@@ -434,7 +451,7 @@ def _document_successes() -> None:
     from fastapi.routing import APIRoute
 
     data = {"data": {"product": {"asin": "B0CX23V2ZK", "title": "Echo Dot (5th Gen)", "tracked": True}}}
-    for route in router.routes:
+    for route in (*router.routes, *pages.routes):
         if isinstance(route, APIRoute):
             if route.path.endswith("/playground"):
                 media, example = "text/html", "<!doctype html><title>persisted queries</title>…"
@@ -446,11 +463,13 @@ def _document_successes() -> None:
 
 
 _document_successes()
+edge.document(router)
+edge.document(pages)
 
 app = create_app(
     title="opsdeck product monitor GraphQL",
     base_path=BASE,
-    routers=[router],
+    routers=[router, pages],
     description="Read-only GraphQL over the product monitor (seed 002 §3d): persisted queries only.",
 )
 # as REST: body limit (413), ETag on every response and 304 on a matching GET, telemetry

@@ -228,3 +228,17 @@ def test_unknown_hashes_are_counted_under_one_label(loaded):
     assert 'route="graphql:unknown",status="404"} 5' in text
     assert f'route="graphql:{SUMMARY[:12]}",status="200"}} 1' in text
     assert not any(op[:12] in text for op in made_up)
+
+
+def test_introspection_fields_count_towards_depth_and_cost(loaded, monkeypatch):
+    deep = "query Meta { __schema { types { fields { type { ofType { ofType { name } } } } } } }"
+    wide = "query Wide { __schema { types { fields { args { type { name } } } } } }"
+    assert graphql_api.depth_and_cost(graphql_api.graphql.parse(deep)) == (7, 412)
+    assert graphql_api.depth_and_cost(graphql_api.graphql.parse(wide)) == (6, 2112)  # 3 lists deep
+    registry = {**graphql_api.PERSISTED, graphql_api.op_of(deep): deep, graphql_api.op_of(wide): wide}
+    monkeypatch.setattr(graphql_api, "PERSISTED", registry)
+    monkeypatch.setattr(graphql_api, "_documents", {})
+    status, body = gql("POST", body={"op": graphql_api.op_of(deep)})
+    assert status == 400 and body["depth"] == 7
+    status, body = gql("POST", body={"op": graphql_api.op_of(wide)})
+    assert status == 400 and body["cost"] > graphql_api.MAX_COST
