@@ -53,7 +53,7 @@ from opsdeck.lazy import lazy_import
 from opsdeck.openapi import problems
 from opsdeck.params import Cursor
 
-from . import cachekeys
+from . import cachekeys, edge
 from .domain import ASIN_PATTERN
 from .edge import Edge, matches
 from .settings import READ_ROLES, WRITE_ROLES
@@ -667,6 +667,7 @@ def _document_successes(api_router: APIRouter) -> None:
 
 
 _document_successes(router)
+edge.document(router)
 
 
 app = create_app(

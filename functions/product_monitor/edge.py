@@ -151,3 +151,23 @@ class Edge:
         telemetry.observe_request(
             template, scope["method"], status, (time.perf_counter() - started) * 1000, state
         )
+
+
+NOT_MODIFIED = {"description": "Not Modified: `If-None-Match` matched the current `ETag` (no body)"}
+
+
+def document(router: Any) -> None:
+    """What the edge answers, in the OpenAPI document of every route of ``router``: 304 on a
+    GET, 413 (problem) on a method that carries a body."""
+    from fastapi.routing import APIRoute
+
+    from opsdeck.openapi import problems
+
+    too_large = problems(413)[413]
+    for route in router.routes:
+        if not isinstance(route, APIRoute):
+            continue
+        if "GET" in route.methods:
+            route.responses.setdefault(304, NOT_MODIFIED)
+        if route.methods & {"POST", "PUT", "PATCH", "DELETE"}:
+            route.responses.setdefault(413, too_large)
