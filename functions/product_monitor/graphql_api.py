@@ -414,9 +414,11 @@ async def get_graphql(
 ) -> Response:
     _principal(request)
     text = variables or ""
+    if (text or vh is not None) and (vh is None or hashlib.sha256(text.encode()).hexdigest() != vh):
+        # an edge cache keys on op + vh: a vh that does not hash what was sent would file one
+        # answer under another's key
+        raise Conflict("vh must be the SHA-256 of the variables parameter (of the empty text without one)")
     if text:
-        if vh is None or hashlib.sha256(text.encode()).hexdigest() != vh:
-            raise Conflict("vh must be the SHA-256 of the variables parameter")
         try:
             parsed = json.loads(text)
         except ValueError:

@@ -125,6 +125,10 @@ def test_get_with_op_and_variables_hash(loaded):
     assert status == 200 and body["data"]["product"]["asin"] == A
     assert gql("GET", query={"op": SUMMARY, "vh": "a" * 64, "variables": variables})[0] == 409
     assert gql("GET", query={"op": SUMMARY, "variables": variables})[0] == 409
+    assert gql("GET", query={"op": SUMMARY, "vh": vh})[0] == 409  # a vh for variables not sent
+    empty = hashlib.sha256(b"").hexdigest()
+    status, body = gql("GET", query={"op": SUMMARY, "vh": empty})  # no variables, and a vh saying so
+    assert status == 200 and body["errors"] and body["data"] is None  # $asin is required
 
 
 def test_depth_and_cost_limits_are_enforced(loaded, monkeypatch):
