@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -149,6 +149,43 @@ def test_rate_counts_from_its_anchor():
     )
     assert parse("rate(1 minute)") == Rate(60, "rate(1 minute)")
     assert isinstance(parse("cron(0 0 * * ? *)"), Cron)
+
+
+@pytest.mark.parametrize(
+    ("expression", "gap"),
+    [
+        ("rate(10 minutes)", timedelta(minutes=10)),
+        ("cron(* * * * ? *)", timedelta(minutes=1)),
+        ("cron(0 3 * * ? *)", timedelta(days=1)),
+        ("cron(15 2 ? * MON-FRI *)", timedelta(days=3)),  # Friday to Monday
+        ("cron(0/5 8-17 ? * MON-FRI *)", timedelta(days=2, hours=14, minutes=5)),  # Fri 17:55 → Mon 08:00
+        ("cron(0 * 1-30 * ? *)", timedelta(hours=25)),  # the 31st is skipped: 30th 23:00 → 1st 00:00
+        ("cron(0 0 L * ? *)", timedelta(days=31)),
+        ("cron(0 12 1 1 ? 2027)", None),  # fires once
+    ],
+)
+def test_longest_gap_between_two_fires(expression, gap):
+    """What a stalled alarm must wait for (infra_cdk.schedules.stalled_alarm_minutes)."""
+    assert parse(expression).longest_gap() == gap
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "cron(0/30 8-17 ? * MON-FRI 2027)",
+        "cron(10,50 */7 ? * 2#2 2027-2028)",
+        "cron(0 6 LW FEB-APR ? 2028)",
+        "cron(0 6 15W * ? 2028)",
+    ],
+)
+def test_longest_gap_is_the_longest_wait_between_the_fire_times(expression):
+    parsed, previous, longest = parse(expression), None, timedelta(0)
+    current = next_fire(parsed, datetime(2026, 12, 31, tzinfo=UTC))
+    while current is not None:
+        if previous is not None:
+            longest = max(longest, current - previous)
+        previous, current = current, next_fire(parsed, current)
+    assert parsed.longest_gap() == longest > timedelta(0)
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,8 @@
 """EventBridge schedule expressions in AWS syntax: ``cron(…)`` with six fields, and ``rate(n unit)``.
 
 ``parse(expression)`` returns a ``Cron`` or a ``Rate``; both answer ``next_after(t)`` (the first
-fire time strictly after ``t``, UTC, or ``None`` when the schedule never fires again). The
+fire time strictly after ``t``, UTC, or ``None`` when the schedule never fires again) and
+``longest_gap()`` (the longest wait between two fires, which sizes a "stalled" alarm). The
 grammar is the one AWS documents for scheduled rules, and what it rejects is rejected here
 too, with the reason, so an expression that works locally deploys:
 
@@ -24,6 +25,7 @@ on AWS; cron times fire at second 0.
 from __future__ import annotations
 
 import calendar
+import itertools
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -58,6 +60,9 @@ class Rate:
             return anchor + period
         k = int((t - anchor) / period) + 1
         return anchor + k * period
+
+    def longest_gap(self) -> timedelta:
+        return timedelta(seconds=self.seconds)
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,29 @@ class Cron:
                             if candidate >= start:
                                 return candidate
         return None
+
+    def longest_gap(self) -> timedelta | None:
+        """The longest wait between two consecutive fires over every year the expression allows
+        (1970-2199), or None when it fires fewer than twice.
+
+        Every firing day fires at the same times of day, so the longest wait is either between two
+        of those times or from the last time of one firing day to the first time of the next.
+        """
+        times = sorted(h * 60 + m for h in self.hours for m in self.minutes)  # minutes of the day
+        days = [
+            date(year, month, day).toordinal()
+            for year in sorted(self.years)
+            for month in sorted(self.months)
+            for day in self.days_in(year, month)
+        ]
+        if len(days) * len(times) < 2:
+            return None
+        within_a_day = max((b - a for a, b in itertools.pairwise(times)), default=0)
+        day_to_day = max(
+            ((b - a) * 1440 - (times[-1] - times[0]) for a, b in itertools.pairwise(days)),
+            default=0,
+        )
+        return timedelta(minutes=max(within_a_day, day_to_day))
 
 
 def _aws_weekday(d: date) -> int:
