@@ -4,6 +4,8 @@ Alarms (``<stack>-<subject>-<what>``; alarm and OK both notify; missing data = n
 * every function: ``Errors`` > 0 and ``Throttles`` > 0 over 5 minutes;
 * every catalog queue: DLQ ``ApproximateNumberOfMessagesVisible`` > 0 (1 minute), source queue
   ``ApproximateAgeOfOldestMessage`` > ``queueAgeAlarmSeconds``;
+* every schedule with ``stalled_after_minutes``: ``Invocations`` < 1 over that window (missing
+  data = breaching), stretched to a ``scheduleExpressions`` override (``stalled_alarm_minutes``);
 * the HTTP API: 5xx count ≥ ``api5xxPerFiveMinutes`` per 5 minutes, p95 latency >
   ``apiLatencyP95Ms`` for 15 minutes;
 * PostgreSQL: CPU > 80 % for 15 minutes, connections > ``dbConnectionsAlarm``;
@@ -16,6 +18,8 @@ Dashboards: ``<stack>-<capability>`` (its functions and queues) and ``<stack>-pl
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cw
@@ -50,7 +54,9 @@ class Monitoring(Construct):
         queues: Queues,
         api: HttpApi,
         data: Data,
+        stalled_minutes: Mapping[str, int] | None = None,
     ) -> None:
+        """``stalled_minutes``: ``infra_cdk.schedules.stalled_alarm_minutes`` (None: the catalog's)."""
         super().__init__(scope, id)
         self.prefix = config.stack_name
         key = kms.Key(
@@ -94,7 +100,7 @@ class Monitoring(Construct):
                     below=spec.comparison == "lt",
                 )
             if isinstance(f.trigger, Schedule) and f.trigger.stalled_after_minutes:
-                minutes = f.trigger.stalled_after_minutes
+                minutes = (stalled_minutes or {}).get(schedule_name(f), f.trigger.stalled_after_minutes)
                 # <stack>-<schedule>-stalled = <rule>-stalled: code that disables the rule (platform_sync
                 # pause/stop) disables this alarm's actions too, so a paused task type is not "stalled"
                 self._alarm(

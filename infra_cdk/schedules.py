@@ -10,11 +10,15 @@ an hour (EventBridge → Lambda asynchronous invoke).
 
 A schedule's expression is the catalog's unless the context key ``scheduleExpressions``
 (``DeployConfig.schedule_expressions``) overrides it by schedule name; the rule's name stays.
+A schedule's stalled alarm (``Schedule.stalled_after_minutes``) follows its override:
+``stalled_alarm_minutes``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from aws_cdk import Duration
@@ -31,6 +35,9 @@ from .names import Names
 #: Fields of EventBridge's scheduled event passed through as they are.
 EVENT_FIELDS = ("version", "id", "detail-type", "source", "account", "time", "region", "resources")
 
+#: The longest time one CloudWatch alarm evaluates (period x evaluation periods, one day).
+MAX_ALARM_MINUTES = 1440
+
 
 def catalog_schedules(functions: tuple[Function, ...]) -> list[tuple[str, Schedule, Function]]:
     return [(schedule_name(f), f.trigger, f) for f in functions if isinstance(f.trigger, Schedule)]
@@ -46,6 +53,44 @@ def schedule_expressions(functions: tuple[Function, ...], overrides: Mapping[str
             f"the catalog's schedules are {', '.join(sorted(expressions)) or '(none)'}"
         )
     return {**expressions, **overrides}
+
+
+def stalled_alarm_minutes(functions: tuple[Function, ...], expressions: Mapping[str, str]) -> dict[str, int]:
+    """Schedule name → how many minutes without an invocation raise its stalled alarm, for the
+    expression the stack deploys (``expressions``: ``schedule_expressions(…)``).
+
+    The catalog's ``stalled_after_minutes`` is meant for the catalog's expression (platform_sync:
+    5 minutes for a run every minute, five missed runs). An override keeps that ratio to the
+    longest wait between two runs, so a slower schedule is not "stalled" between its runs; the
+    window never shrinks below the catalog's. ``ConfigError`` when the window would pass one day,
+    which one CloudWatch alarm cannot evaluate, or when the expression fires fewer than twice.
+    """
+    # the layer's parser, imported here for the reason infra_cdk.config._schedule_expressions gives
+    from opsdeck.schedules import parse
+
+    out: dict[str, int] = {}
+    for name, schedule, _ in catalog_schedules(functions):
+        minutes = schedule.stalled_after_minutes
+        if not minutes:
+            continue
+        expression = expressions[name]
+        if expression != schedule.expression:
+            where = f"context scheduleExpressions[{name!r}]: {expression}"
+            gap = parse(expression).longest_gap()
+            if gap is None:
+                raise ConfigError(f"{where} fires fewer than twice, so its stalled alarm would never clear")
+            catalog_gap = parse(schedule.expression).longest_gap() or gap
+            minutes = max(minutes, math.ceil(minutes * (gap / catalog_gap)))
+            if minutes > MAX_ALARM_MINUTES:
+                meant = f"{schedule.stalled_after_minutes} minutes for the catalog's {schedule.expression}"
+                raise ConfigError(
+                    f"{where} runs as much as {gap // timedelta(minutes=1)} minutes apart; its stalled"
+                    f" alarm ({meant})"
+                    f" would need {minutes} minutes, more than the {MAX_ALARM_MINUTES} (one day) a CloudWatch"
+                    " alarm evaluates: choose an expression that runs more often"
+                )
+        out[name] = minutes
+    return out
 
 
 def scheduled_event_input(detail: dict[str, Any]) -> events.RuleTargetInput:

@@ -32,7 +32,7 @@ from .monitoring import Monitoring
 from .names import Names
 from .network import Network
 from .queues import Queues
-from .schedules import Schedules, schedule_expressions
+from .schedules import Schedules, schedule_expressions, stalled_alarm_minutes
 from .secrets import CatalogSecrets
 
 
@@ -54,6 +54,7 @@ class OpsdeckStack(Stack):
         catalog.validate(functions, buckets)
         # checked before any construct is built: an unknown schedule name fails the synth at once
         expressions = schedule_expressions(functions, config.schedule_expressions)
+        stalled_minutes = stalled_alarm_minutes(functions, expressions)
         env = (
             Environment(account=config.account, region=config.region)
             if config.account or config.region
@@ -140,6 +141,7 @@ class OpsdeckStack(Stack):
             queues=self.queues,
             api=self.api,
             data=self.data,
+            stalled_minutes=stalled_minutes,
         )
         CfnOutput(self, "DatabaseProxyEndpoint", value=self.data.proxy.endpoint)
         CfnOutput(self, "DatabaseSecretArn", value=self.data.database_secret.secret_arn)

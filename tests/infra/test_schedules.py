@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -108,3 +109,82 @@ def test_product_monitor_schedule_defaults():
     )
     parsed = parse(health.expression)
     assert isinstance(parsed, Rate) and timedelta(seconds=parsed.seconds) == timedelta(hours=6)
+
+
+def _with_stalled_sync_alarm(minutes: int) -> tuple:
+    """The synthetic catalog with a stalled alarm on marketplace-sync (rate(15 minutes))."""
+    return tuple(
+        replace(f, trigger=replace(f.trigger, stalled_after_minutes=minutes))
+        if f.name == "marketplace-sync"
+        else f
+        for f in SYNTHETIC
+    )
+
+
+def _stalled_alarm(override: str, tmp_path) -> dict:
+    from aws_cdk.assertions import Template
+
+    from infra_cdk.app import build_app
+
+    context = {"bundle": "false", "scheduleExpressions": json.dumps({"marketplace-sync": override})}
+    functions = _with_stalled_sync_alarm(30)  # two missed runs of the catalog's 15 minutes
+    _, stack = build_app(
+        context, functions=functions, buckets=SYNTHETIC_BUCKETS, outdir=str(tmp_path), nag=False
+    )
+    alarms = Template.from_stack(stack).find_resources("AWS::CloudWatch::Alarm")
+    (alarm,) = (a["Properties"] for a in alarms.values() if a["Properties"]["AlarmName"].endswith("-stalled"))
+    return alarm
+
+
+@pytest.mark.parametrize(
+    ("override", "minutes"),
+    [
+        ("rate(15 minutes)", 30),  # the catalog's own expression
+        ("rate(1 hour)", 120),  # the catalog's ratio: two missed runs
+        ("cron(0 */2 * * ? *)", 240),
+        ("rate(5 minutes)", 30),  # never shorter than the catalog's window
+        ("rate(12 hours)", 1440),  # the most one alarm evaluates
+    ],
+)
+def test_a_stalled_alarm_follows_its_schedule_override(override, minutes, tmp_path):
+    """A slower schedule is not "stalled" between two of its runs."""
+    alarm = _stalled_alarm(override, tmp_path)
+    assert alarm["AlarmName"] == "opsdeck-dev-marketplace-sync-stalled"
+    assert (alarm["MetricName"], alarm["Period"], alarm["EvaluationPeriods"]) == (
+        "Invocations",
+        minutes * 60,
+        1,
+    )
+    assert alarm["AlarmDescription"].endswith(
+        f"was not invoked for {minutes} minutes although its schedule should run"
+    )
+
+
+@pytest.mark.parametrize(
+    ("override", "reason"),
+    [
+        (
+            "rate(13 hours)",
+            "context scheduleExpressions['marketplace-sync']: rate(13 hours) runs as much as 780 minutes"
+            " apart; its stalled alarm (30 minutes for the catalog's rate(15 minutes)) would need 1560"
+            " minutes, more than the 1440 (one day) a CloudWatch alarm evaluates: choose an expression"
+            " that runs more often",
+        ),
+        (
+            "cron(0/15 8-17 ? * MON-FRI *)",  # quiet at night and over the weekend: Fri 17:45 → Mon 08:00
+            "context scheduleExpressions['marketplace-sync']: cron(0/15 8-17 ? * MON-FRI *) runs as much"
+            " as 3735 minutes apart; its stalled alarm (30 minutes for the catalog's rate(15 minutes))"
+            " would need 7470 minutes, more than the 1440 (one day) a CloudWatch alarm evaluates: choose"
+            " an expression that runs more often",
+        ),
+        (
+            "cron(0 12 1 1 ? 2027)",
+            "context scheduleExpressions['marketplace-sync']: cron(0 12 1 1 ? 2027) fires fewer than twice,"
+            " so its stalled alarm would never clear",
+        ),
+    ],
+)
+def test_an_override_a_stalled_alarm_cannot_follow_fails_the_synth(override, reason, tmp_path):
+    with pytest.raises(ConfigError) as raised:
+        _stalled_alarm(override, tmp_path)
+    assert str(raised.value) == reason
