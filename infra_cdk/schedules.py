@@ -35,8 +35,10 @@ from .names import Names
 #: Fields of EventBridge's scheduled event passed through as they are.
 EVENT_FIELDS = ("version", "id", "detail-type", "source", "account", "time", "region", "resources")
 
-#: The longest time one CloudWatch alarm evaluates (period x evaluation periods, one day).
-MAX_ALARM_MINUTES = 1440
+#: The longest window a CloudWatch alarm evaluates: PutMetricAlarm allows period x evaluation
+#: periods up to seven days (one day while the period is under an hour, which a one-period
+#: window under an hour never reaches).
+MAX_ALARM_MINUTES = 7 * 24 * 60
 
 
 def catalog_schedules(functions: tuple[Function, ...]) -> list[tuple[str, Schedule, Function]]:
@@ -62,8 +64,8 @@ def stalled_alarm_minutes(functions: tuple[Function, ...], expressions: Mapping[
     The catalog's ``stalled_after_minutes`` is meant for the catalog's expression (platform_sync:
     5 minutes for a run every minute, five missed runs). An override keeps that ratio to the
     longest wait between two runs, so a slower schedule is not "stalled" between its runs; the
-    window never shrinks below the catalog's. ``ConfigError`` when the window would pass one day,
-    which one CloudWatch alarm cannot evaluate, or when the expression fires fewer than twice.
+    window never shrinks below the catalog's. ``ConfigError`` when the window would pass seven days,
+    which a CloudWatch alarm cannot evaluate, or when the expression fires fewer than twice.
     """
     # the layer's parser, imported here for the reason infra_cdk.config._schedule_expressions gives
     from opsdeck.schedules import parse
@@ -85,9 +87,8 @@ def stalled_alarm_minutes(functions: tuple[Function, ...], expressions: Mapping[
                 meant = f"{schedule.stalled_after_minutes} minutes for the catalog's {schedule.expression}"
                 raise ConfigError(
                     f"{where} runs as much as {gap // timedelta(minutes=1)} minutes apart; its stalled"
-                    f" alarm ({meant})"
-                    f" would need {minutes} minutes, more than the {MAX_ALARM_MINUTES} (one day) a CloudWatch"
-                    " alarm evaluates: choose an expression that runs more often"
+                    f" alarm ({meant}) would need {minutes} minutes, more than the {MAX_ALARM_MINUTES}"
+                    " (seven days) a CloudWatch alarm evaluates: choose an expression that runs more often"
                 )
         out[name] = minutes
     return out

@@ -143,7 +143,8 @@ def _stalled_alarm(override: str, tmp_path) -> dict:
         ("rate(1 hour)", 120),  # the catalog's ratio: two missed runs
         ("cron(0 */2 * * ? *)", 240),
         ("rate(5 minutes)", 30),  # never shorter than the catalog's window
-        ("rate(12 hours)", 1440),  # the most one alarm evaluates
+        ("cron(0/15 8-17 ? * MON-FRI *)", 7470),  # quiet at night and over the weekend: Fri 17:45 → Mon 08:00
+        ("rate(84 hours)", 10080),  # seven days: the most a CloudWatch alarm evaluates
     ],
 )
 def test_a_stalled_alarm_follows_its_schedule_override(override, minutes, tmp_path):
@@ -164,18 +165,18 @@ def test_a_stalled_alarm_follows_its_schedule_override(override, minutes, tmp_pa
     ("override", "reason"),
     [
         (
-            "rate(13 hours)",
-            "context scheduleExpressions['marketplace-sync']: rate(13 hours) runs as much as 780 minutes"
-            " apart; its stalled alarm (30 minutes for the catalog's rate(15 minutes)) would need 1560"
-            " minutes, more than the 1440 (one day) a CloudWatch alarm evaluates: choose an expression"
-            " that runs more often",
+            "rate(85 hours)",
+            "context scheduleExpressions['marketplace-sync']: rate(85 hours) runs as much as 5100 minutes"
+            " apart; its stalled alarm (30 minutes for the catalog's rate(15 minutes)) would need 10200"
+            " minutes, more than the 10080 (seven days) a CloudWatch alarm evaluates: choose an"
+            " expression that runs more often",
         ),
         (
-            "cron(0/15 8-17 ? * MON-FRI *)",  # quiet at night and over the weekend: Fri 17:45 → Mon 08:00
-            "context scheduleExpressions['marketplace-sync']: cron(0/15 8-17 ? * MON-FRI *) runs as much"
-            " as 3735 minutes apart; its stalled alarm (30 minutes for the catalog's rate(15 minutes))"
-            " would need 7470 minutes, more than the 1440 (one day) a CloudWatch alarm evaluates: choose"
-            " an expression that runs more often",
+            "cron(0 12 ? * MON *)",  # weekly
+            "context scheduleExpressions['marketplace-sync']: cron(0 12 ? * MON *) runs as much as 10080"
+            " minutes apart; its stalled alarm (30 minutes for the catalog's rate(15 minutes)) would need"
+            " 20160 minutes, more than the 10080 (seven days) a CloudWatch alarm evaluates: choose an"
+            " expression that runs more often",
         ),
         (
             "cron(0 12 1 1 ? 2027)",
