@@ -54,9 +54,10 @@ class Monitoring(Construct):
         queues: Queues,
         api: HttpApi,
         data: Data,
-        stalled_minutes: Mapping[str, int] | None = None,
+        stalled_minutes: Mapping[str, int],
     ) -> None:
-        """``stalled_minutes``: ``infra_cdk.schedules.stalled_alarm_minutes`` (None: the catalog's)."""
+        """``stalled_minutes``: ``infra_cdk.schedules.stalled_alarm_minutes``, one entry per schedule
+        with a stalled alarm."""
         super().__init__(scope, id)
         self.prefix = config.stack_name
         key = kms.Key(
@@ -99,8 +100,8 @@ class Monitoring(Construct):
                     periods=spec.evaluation_periods,
                     below=spec.comparison == "lt",
                 )
-            if isinstance(f.trigger, Schedule) and f.trigger.stalled_after_minutes:
-                minutes = (stalled_minutes or {}).get(schedule_name(f), f.trigger.stalled_after_minutes)
+            if isinstance(f.trigger, Schedule) and schedule_name(f) in stalled_minutes:
+                minutes = stalled_minutes[schedule_name(f)]
                 # <stack>-<schedule>-stalled = <rule>-stalled: code that disables the rule (platform_sync
                 # pause/stop) disables this alarm's actions too, so a paused task type is not "stalled"
                 self._alarm(
